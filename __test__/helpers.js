@@ -1,0 +1,53 @@
+'use strict';
+// Shared by the tests: a server on a free loopback port, and a real `ws` client with every wait bounded.
+const WebSocket = require('ws');
+const { WebSocket: Ferrows } = require('..');
+
+function startServer(options = {}, setup = () => {}) {
+  const server = Ferrows.Server({ address: '127.0.0.1', port: 0, ...options });
+  setup(server);
+  return server;
+}
+
+/** Resolves with the value `emitter` emits as `event`, or rejects after `ms`. */
+function once(emitter, event, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for '${event}'`)), ms);
+    emitter.once(event, (...args) => {
+      clearTimeout(timer);
+      resolve(args.length > 1 ? args : args[0]);
+    });
+  });
+}
+
+async function connect(server, path = '/', options = {}) {
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}${path}`, options.protocols, options);
+  await once(ws, 'open');
+  return ws;
+}
+
+/** Collects `count` messages from a `ws` client. */
+function messages(ws, count, ms = 5000) {
+  return new Promise((resolve, reject) => {
+    const got = [];
+    const timer = setTimeout(() => reject(new Error(`got ${got.length} of ${count} messages`)), ms);
+    ws.on('message', function onMessage(data, isBinary) {
+      got.push({ data, isBinary });
+      if (got.length === count) {
+        clearTimeout(timer);
+        ws.off('message', onMessage);
+        resolve(got);
+      }
+    });
+  });
+}
+
+function closeServer(server) {
+  return new Promise((resolve) => {
+    if (server.readyState === 3) return resolve();
+    server.on('close', resolve);
+    server.close();
+  });
+}
+
+module.exports = { startServer, once, connect, messages, closeServer, WebSocket };

@@ -1,0 +1,15 @@
+'use strict';
+// The demo echo server: every message comes straight back. HOST and PORT come from the environment.
+const { WebSocket } = require('..');
+
+const host = process.env.HOST || '127.0.0.1';
+const port = Number(process.env.PORT || 8080);
+
+const server = WebSocket.Server({ address: host, port, maxPayload: 64 * 1024 * 1024 });
+server.onconnect = function (ws) {
+  ws.onmessage = (msg) => ws.send(msg);
+};
+const shown = host.includes(':') ? `[${host}]` : host;
+console.log(`listening ws://${shown}:${server.port}/`);
+
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.close());

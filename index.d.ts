@@ -1,0 +1,130 @@
+// Types for the sack-style face (index.js).
+
+export type ReadyState = -1 | 0 | 1 | 2 | 3 | 4;
+
+export interface ReadyStates {
+  readonly INITIALIZING: -1;
+  readonly CONNECTING: 0;
+  readonly OPEN: 1;
+  readonly CLOSING: 2;
+  readonly CLOSED: 3;
+  readonly LISTENING: 4;
+}
+
+export interface ServerOptions {
+  /** URL to listen at, e.g. 'ws://[::]:8080/'. */
+  url?: string;
+  /** Address to bind; default '::' (IPv6 and IPv4). */
+  address?: string;
+  /** Port; default 8080; 0 picks a free port. */
+  port?: number;
+  /** Mask frames sent by the server (default false; browsers refuse masked server frames). */
+  masking?: boolean;
+  perMessageDeflate?: boolean;
+  perMessageDeflateAllow?: boolean;
+  /** Largest message accepted, in bytes (default 16 MiB); larger ones close the connection with 1009. */
+  maxPayload?: number;
+  maxReceivedFrameSize?: number;
+  maxReceivedMessageSize?: number;
+  /** TCP_NODELAY on accepted sockets (default true). */
+  noDelay?: boolean;
+  /** Worker threads of the native runtime (default min(cores, 4); FERROWS_THREADS overrides). */
+  threads?: number;
+  /** Milliseconds a client has to complete its upgrade request (default 10000). */
+  handshakeTimeout?: number;
+  /** Milliseconds the peer has to answer a close frame (default 5000). */
+  closeTimeout?: number;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  ca?: string | Buffer;
+  passphrase?: string;
+  host?: string;
+  hosts?: Array<{ host: string | string[]; cert: string | Buffer; key: string | Buffer; ca?: string | Buffer; passphrase?: string }>;
+}
+
+export interface ConnectionInfo {
+  remoteFamily: string;
+  remoteAddress: string;
+  remotePort: number;
+  localFamily: string;
+  localAddress: string;
+  localPort: number;
+  headers: Record<string, string>;
+  hostname: string | undefined;
+}
+
+export interface AddressInfo {
+  address: string;
+  port: number;
+  family: string;
+}
+
+type Handler<F> = F & ((fn: F) => void);
+
+export interface Connection {
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly CGI: Record<string, string>;
+  readonly connection: ConnectionInfo;
+  /** Sub-protocols the client offered. */
+  readonly protocols: string[];
+  /** The sub-protocol chosen at accept, if any. */
+  readonly protocol: string | undefined;
+  readonly readyState: ReadyState;
+  readonly bufferedAmount: number;
+  readonly OPEN: 1;
+  readonly CLOSED: 3;
+  readonly CLOSING: 2;
+  readonly CONNECTING: 0;
+  readonly INITIALIZING: -1;
+  noDelay: boolean;
+  aggregate: boolean;
+  send(data: string | ArrayBuffer | ArrayBufferView): void;
+  close(code?: number, reason?: string): void;
+  ping(data?: string | ArrayBuffer | ArrayBufferView): void;
+  block(): void;
+  resume(): void;
+  on(event: 'message', fn: (this: Connection, msg: string | ArrayBuffer) => void): this;
+  on(event: 'close', fn: (this: Connection, code: number, reason: string | null) => void): this;
+  on(event: 'error' | 'drain', fn: (this: Connection) => void): this;
+  on(event: 'ping' | 'pong', fn: (this: Connection, data: ArrayBuffer) => void): this;
+  onmessage: Handler<(this: Connection, msg: string | ArrayBuffer) => void>;
+  onclose: Handler<(this: Connection, code: number, reason: string | null) => void>;
+  onerror: Handler<(this: Connection) => void>;
+  ondrain: Handler<(this: Connection) => void>;
+}
+
+export interface Server {
+  readonly readyState: ReadyState;
+  readonly port: number;
+  address(): AddressInfo;
+  /** Only inside an `accept` handler: complete the upgrade, optionally with a sub-protocol. */
+  accept(protocol?: string): void;
+  /** Only inside an `accept` handler: refuse the upgrade (HTTP 403 unless a status is given). */
+  reject(status?: number): void;
+  close(): void;
+  on(event: 'accept', fn: (this: Server, ws: Connection) => void | Promise<unknown>): this;
+  on(event: 'connect', fn: (this: Connection, ws: Connection) => void): this;
+  on(event: 'close', fn: (this: Server) => void): this;
+  on(event: 'request' | 'error' | 'lowError', fn: (this: Server, ...args: any[]) => void): this;
+  onaccept: Handler<(this: Server, ws: Connection) => void | Promise<unknown>>;
+  onconnect: Handler<(this: Connection, ws: Connection) => void>;
+  onclose: Handler<(this: Server) => void>;
+  onrequest: Handler<(this: Server, ...args: any[]) => void>;
+  onerror: Handler<(this: Server, ...args: any[]) => void>;
+  onlowError: Handler<(this: Server, ...args: any[]) => void>;
+}
+
+export interface ServerConstructor {
+  (options: ServerOptions, onconnect?: (this: Connection, ws: Connection) => void): Server;
+  (url: string, options?: ServerOptions): Server;
+  (port: number, options?: ServerOptions): Server;
+  new (options: ServerOptions, onconnect?: (this: Connection, ws: Connection) => void): Server;
+  new (url: string, options?: ServerOptions): Server;
+  new (port: number, options?: ServerOptions): Server;
+}
+
+export declare const WebSocket: {
+  Server: ServerConstructor;
+  readyStates: ReadyStates;
+};

@@ -1,0 +1,266 @@
+'use strict';
+// The sack.vfs-style face: `WebSocket.Server`, as sack.vfs's websocket_module.cc behaves, over the native core.
+
+const { native, register } = require('./lib/pump.js');
+
+const readyStates = Object.freeze({ INITIALIZING: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, LISTENING: 4 });
+const SERVER_EVENTS = ['accept', 'connect', 'request', 'error', 'lowError', 'close'];
+const CONNECTION_EVENTS = ['message', 'close', 'error', 'drain', 'ping', 'pong'];
+
+function typeCheck(options, name, type) {
+  const value = options[name];
+  if (value === undefined) return;
+  const ok =
+    type === 'integer' ? Number.isInteger(value) :
+    type === 'pem' ? typeof value === 'string' || Buffer.isBuffer(value) :
+    type === 'array' ? Array.isArray(value) :
+    typeof value === type;
+  if (!ok) throw new TypeError(`Server option '${name}' must be ${type === 'pem' ? 'a string or Buffer' : `a(n) ${type}`}`);
+}
+
+/** Reads sack's argument forms: (url), (port), (options), (url|port, options), (options, onconnect). */
+function parseServerArgs(args) {
+  if (args.length === 0) throw new Error('Must specify options for server.');
+  let i = 0;
+  const options = {};
+  if (typeof args[i] === 'string') options.url = args[i++];
+  if (typeof args[i] === 'number') options.port = args[i++];
+  if (args[i] !== null && typeof args[i] === 'object') Object.assign(options, args[i++]);
+  const onconnect = typeof args[i] === 'function' ? args[i] : undefined;
+  for (const [name, type] of [
+    ['url', 'string'], ['address', 'string'], ['port', 'integer'], ['masking', 'boolean'],
+    ['perMessageDeflate', 'boolean'], ['perMessageDeflateAllow', 'boolean'], ['maxPayload', 'number'],
+    ['maxReceivedFrameSize', 'number'], ['maxReceivedMessageSize', 'number'], ['noDelay', 'boolean'],
+    ['threads', 'integer'], ['handshakeTimeout', 'integer'], ['closeTimeout', 'integer'],
+    ['cert', 'pem'], ['key', 'pem'], ['ca', 'pem'], ['passphrase', 'string'], ['host', 'string'], ['hosts', 'array'],
+  ]) typeCheck(options, name, type);
+  if (options.cert !== undefined || options.key !== undefined || options.hosts !== undefined) {
+    // Refuse rather than serve plain text to a client that was promised TLS.
+    throw new Error('ferrows: TLS options (cert, key, hosts) are not supported by this build yet');
+  }
+  let address = options.address ?? '::';
+  let port = options.port ?? 8080;
+  if (options.url !== undefined) {
+    const url = new URL(options.url.includes('://') ? options.url : `ws://${options.url}`);
+    if (url.hostname) address = url.hostname;
+    if (url.port) port = Number(url.port);
+  }
+  if (port < 0 || port > 65535) throw new RangeError(`Server option 'port' must be 0 to 65535, got ${port}`);
+  const maxPayload = options.maxPayload ?? options.maxReceivedMessageSize ?? options.maxReceivedFrameSize;
+  if (maxPayload !== undefined && !(maxPayload > 0)) throw new RangeError("Server option 'maxPayload' must be positive");
+  return {
+    native: {
+      address, port, maxPayload, noDelay: options.noDelay, masking: options.masking, threads: options.threads,
+      handshakeTimeout: options.handshakeTimeout, closeTimeout: options.closeTimeout,
+    },
+    onconnect,
+  };
+}
+
+/** Defines `onX` for each event: assigning registers the handler, and `obj.onX(fn)` does too (sack's README style). */
+function defineEventProperties(proto, events) {
+  for (const event of events) {
+    Object.defineProperty(proto, `on${event}`, {
+      configurable: true,
+      get() { return (fn) => this.on(event, fn); },
+      set(fn) { this.on(event, fn); },
+    });
+  }
+}
+
+function checkHandler(fn) {
+  if (typeof fn !== 'function') throw new Error('Argument is not a function');
+}
+
+function headersObject(flat) {
+  const headers = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i];
+    headers[name] = name in headers ? `${headers[name]}, ${flat[i + 1]}` : flat[i + 1];
+  }
+  return headers;
+}
+
+function connectionInfo(nativeConn, headers) {
+  const remote = nativeConn.remote;
+  const local = nativeConn.local;
+  const host = headers.Host ?? headers.host ?? Object.entries(headers).find(([n]) => n.toLowerCase() === 'host')?.[1];
+  return {
+    remoteFamily: remote.family, remoteAddress: remote.address, remotePort: remote.port,
+    localFamily: local.family, localAddress: local.address, localPort: local.port,
+    headers, hostname: host ? host.replace(/:\d+$/, '') : undefined,
+  };
+}
+
+/** A server-side WebSocket connection (sack's `wssi`). */
+class Connection {
+  constructor(server, nativeConn) {
+    const hs = nativeConn.handshake();
+    const query = hs.url.indexOf('?');
+    this._native = nativeConn;
+    this._server = server;
+    this._handlers = { message: [], close: [], error: [], drain: [], ping: [], pong: [] };
+    this._decision = null;
+    this._blocked = false;
+    this._closed = false;
+    this.url = query < 0 ? hs.url : hs.url.slice(0, query);
+    this.headers = headersObject(hs.headers);
+    this.CGI = Object.fromEntries(new URLSearchParams(query < 0 ? '' : hs.url.slice(query + 1)));
+    this.connection = connectionInfo(nativeConn, this.headers);
+    this.protocols = hs.protocols;
+    this.protocol = undefined;
+  }
+
+  get readyState() { return this._closed ? readyStates.CLOSED : this._native.readyState; }
+  get bufferedAmount() { return this._native.bufferedAmount; }
+  set noDelay(on) { this._native.setNoDelay(Boolean(on)); }
+  set aggregate(on) { this._native.setAggregate(Boolean(on)); }
+
+  on(event, fn) {
+    checkHandler(fn);
+    const list = this._handlers[event];
+    if (!list) throw new Error(`Unknown connection event '${event}'; expected one of ${CONNECTION_EVENTS.join(', ')}`);
+    list.push(fn);
+    return this;
+  }
+
+  send(data) {
+    if (this._closed) throw new Error('Connection has already been closed.');
+    if (typeof data !== 'string' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) data = String(data);
+    this._native.send(data);
+  }
+
+  ping(data) { this._native.ping(data); }
+
+  close(code, reason) {
+    if (reason !== undefined && Buffer.byteLength(String(reason)) > 123) {
+      throw new RangeError('The close reason must not be greater than 123 bytes');
+    }
+    this._native.close(code, reason === undefined ? undefined : String(reason));
+  }
+
+  /** Keeps a pending accept pending after the accept handler returns (finish it with resume() or close()). */
+  block() { this._blocked = true; }
+
+  /** Accepts a blocked (pending) upgrade. */
+  resume() {
+    if (this._native.readyState === readyStates.CONNECTING) this._server._finishUpgrade(this, true);
+  }
+
+  _emit(list, ...args) {
+    for (let i = 0; i < list.length; i++) list[i].apply(this, args);
+  }
+
+  _onMessage(payload) {
+    const list = this._handlers.message;
+    if (list.length === 1) list[0].call(this, payload);
+    else this._emit(list, payload);
+  }
+
+  _onClose(code, reason) {
+    this._closed = true;
+    this._server._connections.delete(this);
+    this._emit(this._handlers.close, code, reason || null);
+  }
+
+  _onDrain() { this._emit(this._handlers.drain); }
+  _onPing(data) { this._emit(this._handlers.ping, data); }
+  _onPong(data) { this._emit(this._handlers.pong, data); }
+}
+for (const s of ['OPEN', 'CLOSED', 'CLOSING', 'CONNECTING', 'INITIALIZING']) {
+  Object.defineProperty(Connection.prototype, s, { value: readyStates[s] });
+}
+defineEventProperties(Connection.prototype, ['message', 'close', 'error', 'drain']);
+
+/** `WebSocket.Server`: `new` is optional, as in sack. */
+class ServerImpl {
+  constructor(...args) {
+    const { native: options, onconnect } = parseServerArgs(args);
+    this._native = new native.NativeServer(options);
+    this._handlers = {};
+    this._pending = null;
+    this._connections = new Set();
+    this._readyState = readyStates.LISTENING;
+    if (onconnect) this.on('connect', onconnect);
+    register(this._native.slot, this);
+  }
+
+  get readyState() { return this._readyState; }
+  get port() { return this._native.address.port; }
+  address() { return this._native.address; }
+
+  on(event, fn) {
+    checkHandler(fn);
+    if (!SERVER_EVENTS.includes(event)) throw new Error(`Unknown server event '${event}'; expected one of ${SERVER_EVENTS.join(', ')}`);
+    this._handlers[event] = fn; // one handler per event, as in sack
+    return this;
+  }
+
+  /** During `accept`: complete the upgrade, optionally choosing a sub-protocol. */
+  accept(protocol) {
+    if (!this._pending) throw new Error('Accept cannot be used outside of accept callback.');
+    this._pending._decision = { accept: true, protocol: protocol === undefined ? undefined : String(protocol) };
+  }
+
+  /** During `accept`: refuse the upgrade (HTTP 403 unless a status is given). */
+  reject(status) {
+    if (!this._pending) throw new Error('Reject cannot be used outside of accept callback.');
+    this._pending._decision = { accept: false, status };
+  }
+
+  close() {
+    if (this._readyState !== readyStates.LISTENING) return;
+    this._readyState = readyStates.CLOSING;
+    this._native.close();
+  }
+
+  _onUpgrade(nativeConn) {
+    const ws = new Connection(this, nativeConn);
+    register(nativeConn.slot, ws);
+    const onaccept = this._handlers.accept;
+    if (!onaccept) return this._finishUpgrade(ws, true);
+    let result;
+    this._pending = ws;
+    try {
+      result = onaccept.call(this, ws);
+    } catch (err) {
+      this._finishUpgrade(ws, false, 500);
+      throw err;
+    } finally {
+      this._pending = null;
+    }
+    if (ws._decision) return this._finishUpgrade(ws, ws._decision.accept, ws._decision.status);
+    if (ws._blocked) return undefined;
+    if (result && typeof result.then === 'function') {
+      result.then(() => this._finishUpgrade(ws, true), () => this._finishUpgrade(ws, false));
+      return undefined;
+    }
+    return this._finishUpgrade(ws, true);
+  }
+
+  _finishUpgrade(ws, accept, status) {
+    if (!accept) {
+      ws._native.reject(status);
+      return;
+    }
+    const protocol = ws._decision?.protocol;
+    if (!ws._native.accept(protocol)) return;
+    ws.protocol = protocol;
+    this._connections.add(ws);
+    const onconnect = this._handlers.connect;
+    if (onconnect) onconnect.call(ws, ws);
+  }
+
+  _onServerClose() {
+    this._readyState = readyStates.CLOSED;
+    if (this._handlers.close) this._handlers.close.call(this);
+  }
+}
+defineEventProperties(ServerImpl.prototype, SERVER_EVENTS);
+
+function Server(...args) {
+  return new ServerImpl(...args);
+}
+Server.prototype = ServerImpl.prototype;
+
+module.exports = { WebSocket: { Server, readyStates, Connection } };

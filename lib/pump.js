@@ -1,0 +1,78 @@
+'use strict';
+// The JavaScript end of this thread's event pump (src/binding/pump.rs). Every face registers its servers and
+// connections here by slot; one `dispatch` call receives every event that was waiting, as a flat array
+// [slot << 4 | kind, payload, ...], and hands each to its target's handler method.
+
+const native = require('../native.js');
+
+// Must match the KIND_* constants in src/binding/pump.rs.
+const TEXT = 0;
+const BINARY = 1;
+const UPGRADE = 2;
+const CLOSED = 3;
+const DRAIN = 4;
+const PING = 5;
+const PONG = 6;
+const SERVER_CLOSED = 7;
+
+/** slot → the face object that receives that slot's events (a server or a connection). */
+const targets = [];
+
+function rethrow(err) {
+  throw err;
+}
+
+function deliver(code, payload) {
+  const slot = code >>> 4;
+  const target = targets[slot];
+  switch (code & 15) {
+    case TEXT:
+    case BINARY:
+      target._onMessage(payload);
+      break;
+    case UPGRADE:
+      target._onUpgrade(payload);
+      break;
+    case CLOSED:
+      targets[slot] = undefined;
+      target._onClose(payload[0], payload[1]);
+      break;
+    case DRAIN:
+      target._onDrain();
+      break;
+    case PING:
+      target._onPing(payload);
+      break;
+    case PONG:
+      target._onPong(payload);
+      break;
+    case SERVER_CLOSED:
+      targets[slot] = undefined;
+      target._onServerClose();
+      break;
+  }
+}
+
+// A handler that throws must not cost the rest of the batch its events: the error is rethrown on its own tick,
+// where it becomes an ordinary uncaught exception.
+function dispatch(events) {
+  const n = events.length;
+  let i = 0;
+  while (i < n) {
+    try {
+      for (; i < n; i += 2) deliver(events[i], events[i + 1]);
+    } catch (err) {
+      i += 2;
+      process.nextTick(rethrow, err);
+    }
+  }
+}
+
+native.startPump(dispatch);
+
+/** Routes the events of `slot` to `target` from now on. */
+function register(slot, target) {
+  targets[slot] = target;
+}
+
+module.exports = { native, register };

@@ -1,0 +1,190 @@
+//! `NativeConnection`: one WebSocket connection as JavaScript sees it. The faces wrap it.
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi::{Env, JsValue};
+
+use super::pump::flush_soon;
+use super::values::{self, Payload};
+use crate::net::connection::{CLOSED, CONNECTING};
+use crate::net::Conn;
+use crate::protocol::close;
+use crate::protocol::frame::{OP_BINARY, OP_PING, OP_TEXT};
+
+#[napi]
+pub struct NativeConnection {
+    conn: Arc<Conn>,
+}
+
+/// What the client sent to open the connection.
+#[napi(object)]
+pub struct HandshakeInfo {
+    pub method: String,
+    /// The request target, query included.
+    pub url: String,
+    /// Names and values as received, alternating: [name, value, name, value, ...].
+    pub headers: Vec<String>,
+    /// Sub-protocols offered in `Sec-WebSocket-Protocol`, in order.
+    pub protocols: Vec<String>,
+    pub version: u32,
+}
+
+#[napi(object)]
+pub struct SocketAddress {
+    pub address: String,
+    pub port: u32,
+    pub family: String,
+}
+
+pub fn socket_address(addr: std::net::SocketAddr) -> SocketAddress {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(addr.ip()),
+        ip => ip,
+    };
+    SocketAddress { address: ip.to_string(), port: addr.port() as u32, family: if ip.is_ipv4() { "IPv4" } else { "IPv6" }.into() }
+}
+
+fn closed_error() -> Error {
+    Error::from_reason("Connection has already been closed.")
+}
+
+#[napi]
+impl NativeConnection {
+    pub fn new(conn: Arc<Conn>) -> Self {
+        NativeConnection { conn }
+    }
+
+    /// The slot this connection's events carry.
+    #[napi(getter)]
+    pub fn slot(&self) -> u32 {
+        self.conn.sink().slot
+    }
+
+    /// The opening request; available once.
+    #[napi]
+    pub fn handshake(&self) -> Option<HandshakeInfo> {
+        self.conn.take_handshake().map(|h| HandshakeInfo {
+            method: h.request.method,
+            url: h.request.target,
+            headers: h.request.headers.into_iter().flat_map(|(n, v)| [n, v]).collect(),
+            protocols: h.upgrade.protocols,
+            version: h.upgrade.version as u32,
+        })
+    }
+
+    #[napi(getter)]
+    pub fn remote(&self) -> SocketAddress {
+        socket_address(self.conn.peer)
+    }
+
+    #[napi(getter)]
+    pub fn local(&self) -> SocketAddress {
+        socket_address(self.conn.local)
+    }
+
+    /// Completes the upgrade (101); false if it was decided already.
+    #[napi]
+    pub fn accept(&self, protocol: Option<String>) -> bool {
+        self.conn.accept(protocol.as_deref())
+    }
+
+    /// Refuses the upgrade with an HTTP status; false if it was decided already.
+    #[napi]
+    pub fn reject(&self, status: Option<u32>, body: Option<String>) -> bool {
+        let status = status.filter(|s| (400..600).contains(s)).unwrap_or(403) as u16;
+        let body = body.unwrap_or_else(|| crate::protocol::handshake::status_text(status).to_string());
+        self.conn.reject(status, &body)
+    }
+
+    /// Sends a string as text, or the exact bytes of an ArrayBuffer, typed array, Buffer or DataView as binary.
+    /// Returns false when the connection is closing (the data is dropped).
+    #[napi]
+    pub fn send(&self, env: Env, data: Unknown<'_>) -> Result<bool> {
+        let state = self.conn.state();
+        if state == CLOSED {
+            return Err(closed_error());
+        }
+        if state == CONNECTING {
+            return Err(Error::from_reason("Connection is not open yet."));
+        }
+        let queued = unsafe {
+            match values::payload(env.raw(), data.raw())? {
+                Some(Payload::Text(len)) => {
+                    self.conn.queue_frame(OP_TEXT, len, |buf| values::write_utf8(env.raw(), data.raw(), len, buf))
+                }
+                Some(Payload::Binary(bytes)) => self.conn.queue_frame(OP_BINARY, bytes.len(), |buf| buf.extend_from_slice(bytes)),
+                None => {
+                    return Err(Error::new(
+                        Status::InvalidArg,
+                        "send() takes a string, an ArrayBuffer, a typed array, a Buffer or a DataView",
+                    ))
+                }
+            }
+        };
+        if queued {
+            flush_soon(&self.conn);
+        }
+        Ok(queued)
+    }
+
+    /// Sends a ping with an optional payload (up to 125 bytes).
+    #[napi]
+    pub fn ping(&self, env: Env, data: Option<Unknown<'_>>) -> Result<bool> {
+        let payload: Vec<u8> = match data {
+            None => Vec::new(),
+            Some(value) => match unsafe { values::payload(env.raw(), value.raw())? } {
+                Some(Payload::Binary(bytes)) => bytes.to_vec(),
+                Some(Payload::Text(len)) => {
+                    let mut buf = bytes::BytesMut::new();
+                    unsafe { values::write_utf8(env.raw(), value.raw(), len, &mut buf) };
+                    buf.to_vec()
+                }
+                None => Vec::new(),
+            },
+        };
+        if payload.len() > 125 {
+            return Err(Error::new(Status::InvalidArg, "The data size must not be greater than 125 bytes"));
+        }
+        let queued = self.conn.queue_frame(OP_PING, payload.len(), |buf| buf.extend_from_slice(&payload));
+        if queued {
+            flush_soon(&self.conn);
+        }
+        Ok(queued)
+    }
+
+    /// Starts the closing handshake (code 1000 by default; a pending upgrade is refused instead).
+    #[napi]
+    pub fn close(&self, code: Option<u32>, reason: Option<String>) -> Result<()> {
+        let code = code.unwrap_or(close::NORMAL as u32);
+        if !u16::try_from(code).is_ok_and(close::is_valid_code) {
+            return Err(Error::new(Status::InvalidArg, format!("invalid close code {code}")));
+        }
+        let reason = reason.unwrap_or_default();
+        if reason.len() > 123 {
+            return Err(Error::new(Status::InvalidArg, "The message must not be greater than 123 bytes"));
+        }
+        self.conn.close(code as u16, reason.as_bytes());
+        Ok(())
+    }
+
+    #[napi(getter)]
+    pub fn buffered_amount(&self) -> u32 {
+        self.conn.outbox.buffered().min(u32::MAX as usize) as u32
+    }
+
+    #[napi(getter)]
+    pub fn ready_state(&self) -> u32 {
+        self.conn.state() as u32
+    }
+
+    #[napi]
+    pub fn set_no_delay(&self, on: bool) -> Result<()> {
+        self.conn.set_no_delay(on).map_err(|e| Error::from_reason(e.to_string()))
+    }
+
+    #[napi]
+    pub fn set_aggregate(&self, on: bool) {
+        self.conn.set_aggregate(on);
+    }
+}

@@ -1,0 +1,7 @@
+//! The napi binding: the native classes JavaScript faces build on, and the per-thread event pump that carries
+//! network events to JavaScript in batches.
+
+pub mod connection;
+pub mod pump;
+pub mod server;
+mod values;

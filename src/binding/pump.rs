@@ -1,0 +1,278 @@
+//! The event pump of one JavaScript thread. Network threads queue events on a channel and wake the thread through
+//! one threadsafe function only when the queue was idle; the wake-up then hands every waiting event to a single
+//! JavaScript `dispatch(events)` call as a flat array `[slot << 4 | kind, payload, ...]`. Frames that handlers
+//! send during the batch are written once, at its end.
+
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use napi::bindgen_prelude::*;
+use napi::{sys, Env, JsValue};
+
+use super::connection::NativeConnection;
+use super::values;
+use crate::net::{Backlog, Conn, Event, EventSink};
+
+/// Events handed to JavaScript per `dispatch` call.
+const BATCH: usize = 4096;
+/// Batches per wake-up before the thread is given back to its event loop (timers, I/O) for a turn.
+const BATCHES_PER_WAKE: usize = 16;
+/// Bytes received but not yet taken by JavaScript, per thread, before its sockets stop being read.
+const BACKLOG_LIMIT: usize = 64 * 1024 * 1024;
+
+pub const KIND_TEXT: u32 = 0;
+pub const KIND_BINARY: u32 = 1;
+pub const KIND_UPGRADE: u32 = 2;
+pub const KIND_CLOSED: u32 = 3;
+pub const KIND_DRAIN: u32 = 4;
+pub const KIND_PING: u32 = 5;
+pub const KIND_PONG: u32 = 6;
+pub const KIND_SERVER_CLOSED: u32 = 7;
+
+struct Tsfn(sys::napi_threadsafe_function);
+// The handle is only used through napi calls documented as callable from any thread.
+unsafe impl Send for Tsfn {}
+unsafe impl Sync for Tsfn {}
+
+pub struct Pump {
+    tx: Sender<(u32, Event)>,
+    rx: Receiver<(u32, Event)>,
+    scheduled: AtomicBool,
+    /// Null once the thread's environment is torn down.
+    tsfn: RwLock<Tsfn>,
+    slots: Mutex<Slots>,
+    backlog: Backlog,
+}
+
+#[derive(Default)]
+struct Slots {
+    next: u32,
+    free: Vec<u32>,
+}
+
+thread_local! {
+    static PUMP: RefCell<Option<Arc<Pump>>> = const { RefCell::new(None) };
+    /// Servers and connections this thread owns: while any is alive, the pump keeps the event loop alive.
+    static LIVE: Cell<u32> = const { Cell::new(0) };
+    static IN_DISPATCH: Cell<bool> = const { Cell::new(false) };
+    /// Connections written to during the current batch, flushed at its end.
+    static DIRTY: RefCell<Vec<Arc<Conn>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl EventSink for Pump {
+    fn deliver(&self, slot: u32, events: &mut Vec<Event>) -> bool {
+        let tsfn = self.tsfn.read().unwrap();
+        if tsfn.0.is_null() {
+            events.clear();
+            return false;
+        }
+        for event in events.drain(..) {
+            let _ = self.tx.send((slot, event));
+        }
+        if !self.scheduled.swap(true, Ordering::AcqRel) {
+            unsafe { sys::napi_call_threadsafe_function(tsfn.0, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking) };
+        }
+        true
+    }
+
+    fn new_slot(&self) -> u32 {
+        let mut slots = self.slots.lock().unwrap();
+        slots.free.pop().unwrap_or_else(|| {
+            slots.next += 1;
+            slots.next - 1
+        })
+    }
+
+    fn backlog(&self) -> &Backlog {
+        &self.backlog
+    }
+}
+
+impl Pump {
+    fn free_slot(&self, slot: u32) {
+        self.slots.lock().unwrap().free.push(slot);
+    }
+}
+
+/// This thread's pump; `startPump` must have run on it.
+pub fn current() -> Result<Arc<Pump>> {
+    PUMP.with(|p| p.borrow().clone()).ok_or_else(|| Error::from_reason("ferrows: the event pump of this thread is not started"))
+}
+
+/// A server or connection came to life on this thread (JavaScript thread only).
+pub fn retain(env: sys::napi_env, pump: &Pump) {
+    let live = LIVE.get();
+    LIVE.set(live + 1);
+    if live == 0 {
+        unsafe { sys::napi_ref_threadsafe_function(env, pump.tsfn.read().unwrap().0) };
+    }
+}
+
+/// One ended; when none is left the pump no longer keeps the process alive.
+fn release(env: sys::napi_env, pump: &Pump) {
+    let live = LIVE.get().saturating_sub(1);
+    LIVE.set(live);
+    if live == 0 {
+        unsafe { sys::napi_unref_threadsafe_function(env, pump.tsfn.read().unwrap().0) };
+    }
+}
+
+/// Writes `conn`'s queued frames: at the end of the current batch when inside one, else now.
+pub fn flush_soon(conn: &Arc<Conn>) {
+    if IN_DISPATCH.get() && conn.outbox.schedule_flush() {
+        DIRTY.with(|d| d.borrow_mut().push(conn.clone()));
+    } else if !IN_DISPATCH.get() {
+        conn.flush();
+    }
+}
+
+/// Starts this thread's pump; `dispatch(events)` receives every batch.
+#[napi]
+pub fn start_pump(env: Env, dispatch: Function<'_>) -> Result<()> {
+    if PUMP.with(|p| p.borrow().is_some()) {
+        return Err(Error::from_reason("ferrows: the event pump of this thread is already started"));
+    }
+    let (tx, rx) = unbounded();
+    let pump = Arc::new(Pump {
+        tx,
+        rx,
+        scheduled: AtomicBool::new(false),
+        tsfn: RwLock::new(Tsfn(ptr::null_mut())),
+        slots: Mutex::new(Slots::default()),
+        backlog: Backlog::new(BACKLOG_LIMIT),
+    });
+    let context = Arc::into_raw(pump.clone()) as *mut c_void;
+    let mut tsfn = ptr::null_mut();
+    unsafe {
+        let name = values::string(env.raw(), b"ferrows pump")?;
+        let status = sys::napi_create_threadsafe_function(
+            env.raw(),
+            dispatch.raw(),
+            ptr::null_mut(),
+            name,
+            0,
+            1,
+            context,
+            Some(finalize_pump),
+            context,
+            Some(drain),
+            &mut tsfn,
+        );
+        if status != sys::Status::napi_ok {
+            drop(Arc::from_raw(context as *const Pump));
+            return Err(Error::from_reason("ferrows: cannot create the event pump"));
+        }
+        sys::napi_unref_threadsafe_function(env.raw(), tsfn);
+    }
+    pump.tsfn.write().unwrap().0 = tsfn;
+    let hook_pump = pump.clone();
+    env.add_env_cleanup_hook((), move |_| {
+        // The environment is going away: no thread may call into it from now on.
+        hook_pump.tsfn.write().unwrap().0 = ptr::null_mut();
+        PUMP.with(|p| p.borrow_mut().take());
+    })?;
+    PUMP.with(|p| *p.borrow_mut() = Some(pump));
+    Ok(())
+}
+
+unsafe extern "C" fn finalize_pump(_env: sys::napi_env, _data: *mut c_void, context: *mut c_void) {
+    drop(Arc::from_raw(context as *const Pump));
+}
+
+/// The threadsafe function's callback, on the JavaScript thread: drains the queue in batches.
+unsafe extern "C" fn drain(env: sys::napi_env, dispatch: sys::napi_value, context: *mut c_void, _data: *mut c_void) {
+    if env.is_null() || context.is_null() {
+        return;
+    }
+    let pump = &*(context as *const Pump);
+    pump.scheduled.store(false, Ordering::SeqCst);
+    IN_DISPATCH.set(true);
+    let mut consumed = 0;
+    let mut more = false;
+    for _ in 0..BATCHES_PER_WAKE {
+        let mut scope = ptr::null_mut();
+        sys::napi_open_handle_scope(env, &mut scope);
+        let outcome = dispatch_batch(env, dispatch, pump, &mut consumed);
+        sys::napi_close_handle_scope(env, scope);
+        flush_dirty();
+        match outcome {
+            Ok(true) => continue,
+            Ok(false) => break,
+            Err(_) => {
+                // An exception is pending: Node reports it when we return; what is left waits for the next wake-up.
+                more = true;
+                break;
+            }
+        }
+    }
+    IN_DISPATCH.set(false);
+    pump.backlog.release(consumed);
+    if (more || !pump.rx.is_empty()) && !pump.scheduled.swap(true, Ordering::AcqRel) {
+        let tsfn = pump.tsfn.read().unwrap();
+        if !tsfn.0.is_null() {
+            sys::napi_call_threadsafe_function(tsfn.0, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking);
+        }
+    }
+}
+
+fn flush_dirty() {
+    let dirty = DIRTY.with(|d| std::mem::take(&mut *d.borrow_mut()));
+    for conn in dirty {
+        conn.flush();
+    }
+}
+
+/// Hands up to `BATCH` events to one `dispatch` call; Ok(true) if the batch was full (more may wait).
+unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &Pump, consumed: &mut usize) -> Result<bool> {
+    let events: Vec<(u32, Event)> = pump.rx.try_iter().take(BATCH).collect();
+    if events.is_empty() {
+        return Ok(false);
+    }
+    let full = events.len() == BATCH;
+    let array = values::array(env, events.len() * 2)?;
+    let mut ended = Vec::new();
+    for (i, (slot, event)) in events.into_iter().enumerate() {
+        *consumed += event.weight();
+        let (kind, payload) = match event {
+            Event::Text(data) => (KIND_TEXT, values::string(env, &data)?),
+            Event::Binary(data) => (KIND_BINARY, values::array_buffer(env, data)?),
+            Event::Ping(data) => (KIND_PING, values::array_buffer(env, data)?),
+            Event::Pong(data) => (KIND_PONG, values::array_buffer(env, data)?),
+            Event::Drain => (KIND_DRAIN, values::undefined(env)?),
+            Event::Upgrade(conn) => {
+                retain(env, pump);
+                let napi_env = Env::from_raw(env);
+                let instance = NativeConnection::new(conn).into_instance(&napi_env)?;
+                (KIND_UPGRADE, instance.value)
+            }
+            Event::Closed { code, reason } => {
+                ended.push(slot);
+                let pair = values::array(env, 2)?;
+                values::set_element(env, pair, 0, values::uint32(env, code as u32)?)?;
+                values::set_element(env, pair, 1, values::string(env, reason.as_bytes())?)?;
+                (KIND_CLOSED, pair)
+            }
+            Event::ServerClosed => {
+                ended.push(slot);
+                (KIND_SERVER_CLOSED, values::undefined(env)?)
+            }
+        };
+        values::set_element(env, array, (2 * i) as u32, values::uint32(env, slot << 4 | kind)?)?;
+        values::set_element(env, array, (2 * i + 1) as u32, payload)?;
+    }
+    let mut result = ptr::null_mut();
+    let argv = [array];
+    let status = sys::napi_call_function(env, values::undefined(env)?, dispatch, 1, argv.as_ptr(), &mut result);
+    for slot in ended {
+        pump.free_slot(slot);
+        release(env, pump);
+    }
+    if status != sys::Status::napi_ok {
+        return Err(Error::from_reason("dispatch threw"));
+    }
+    Ok(full)
+}

@@ -1,0 +1,84 @@
+//! `NativeServer`: a listening socket whose connections report to the pump of the thread that created it.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::Env;
+
+use super::connection::{socket_address, SocketAddress};
+use super::pump;
+use crate::net::listener::{listen, Server, ServerConfig};
+use crate::net::{EventSink, Sink};
+
+/// Options after the JavaScript face has checked and defaulted them.
+#[napi(object)]
+pub struct NativeServerOptions {
+    pub address: String,
+    pub port: u32,
+    pub max_payload: Option<f64>,
+    pub max_header_bytes: Option<u32>,
+    pub handshake_timeout: Option<u32>,
+    pub close_timeout: Option<u32>,
+    pub no_delay: Option<bool>,
+    pub masking: Option<bool>,
+    pub backlog: Option<i32>,
+    pub threads: Option<u32>,
+    pub bad_version_status: Option<u32>,
+}
+
+#[napi]
+pub struct NativeServer {
+    server: Arc<Server>,
+}
+
+fn resolve(address: &str, port: u16) -> Result<SocketAddr> {
+    let host = address.trim_start_matches('[').trim_end_matches(']');
+    (host, port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| Error::new(Status::InvalidArg, format!("cannot resolve address {address}")))
+}
+
+#[napi]
+impl NativeServer {
+    #[napi(constructor)]
+    pub fn new(env: Env, options: NativeServerOptions) -> Result<Self> {
+        let pump = pump::current()?;
+        let port = u16::try_from(options.port).map_err(|_| Error::new(Status::InvalidArg, "port must be 0 to 65535"))?;
+        let addr = resolve(&options.address, port)?;
+        let config = ServerConfig {
+            max_payload: options.max_payload.map(|n| n as usize).unwrap_or(16 * 1024 * 1024),
+            max_header_bytes: options.max_header_bytes.unwrap_or(16 * 1024) as usize,
+            handshake_timeout: Duration::from_millis(options.handshake_timeout.unwrap_or(10_000) as u64),
+            close_timeout: Duration::from_millis(options.close_timeout.unwrap_or(5_000) as u64),
+            no_delay: options.no_delay.unwrap_or(true),
+            masking: options.masking.unwrap_or(false),
+            bad_version_status: options.bad_version_status.unwrap_or(426) as u16,
+        };
+        let sink = Sink { consumer: pump.clone(), slot: pump.new_slot() };
+        let threads = options.threads.map(|n| n as usize);
+        let server = listen(addr, options.backlog.unwrap_or(511), config, sink, threads)
+            .map_err(|e| Error::from_reason(format!("cannot listen on {addr}: {e}")))?;
+        pump::retain(env.raw(), &pump);
+        Ok(NativeServer { server })
+    }
+
+    #[napi(getter)]
+    pub fn slot(&self) -> u32 {
+        self.server.sink.slot
+    }
+
+    #[napi(getter)]
+    pub fn address(&self) -> SocketAddress {
+        socket_address(self.server.local)
+    }
+
+    /// Stops listening and closes every connection with 1001; the server's close event follows.
+    #[napi]
+    pub fn close(&self) {
+        self.server.close();
+    }
+}

@@ -1,0 +1,143 @@
+//! Raw napi calls on the hot path (messages in and out), where the generic conversions would allocate.
+
+use std::ptr;
+
+use bytes::{Bytes, BytesMut};
+use napi::{sys, Error, Result, Status};
+
+fn check(status: sys::napi_status, what: &str) -> Result<()> {
+    if status == sys::Status::napi_ok {
+        Ok(())
+    } else {
+        Err(Error::new(Status::from(status), format!("napi call failed: {what}")))
+    }
+}
+
+pub unsafe fn undefined(env: sys::napi_env) -> Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    check(sys::napi_get_undefined(env, &mut v), "undefined")?;
+    Ok(v)
+}
+
+pub unsafe fn uint32(env: sys::napi_env, n: u32) -> Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    check(sys::napi_create_uint32(env, n, &mut v), "uint32")?;
+    Ok(v)
+}
+
+pub unsafe fn string(env: sys::napi_env, utf8: &[u8]) -> Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    check(sys::napi_create_string_utf8(env, utf8.as_ptr().cast(), utf8.len() as isize, &mut v), "string")?;
+    Ok(v)
+}
+
+pub unsafe fn array(env: sys::napi_env, len: usize) -> Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    check(sys::napi_create_array_with_length(env, len, &mut v), "array")?;
+    Ok(v)
+}
+
+pub unsafe fn set_element(env: sys::napi_env, array: sys::napi_value, index: u32, value: sys::napi_value) -> Result<()> {
+    check(sys::napi_set_element(env, array, index, value), "set element")
+}
+
+/// Above this size an ArrayBuffer borrows the received bytes instead of copying them.
+const EXTERNAL_THRESHOLD: usize = 64 * 1024;
+
+unsafe extern "C" fn drop_bytes(_env: sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+    drop(Box::from_raw(hint.cast::<Bytes>()));
+}
+
+/// An ArrayBuffer holding `bytes`: copied when small, handed over without a copy when large.
+pub unsafe fn array_buffer(env: sys::napi_env, bytes: Bytes) -> Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    if bytes.len() >= EXTERNAL_THRESHOLD {
+        let data = bytes.as_ptr() as *mut std::ffi::c_void;
+        let len = bytes.len();
+        let hint = Box::into_raw(Box::new(bytes));
+        let status = sys::napi_create_external_arraybuffer(env, data, len, Some(drop_bytes), hint.cast(), &mut v);
+        if status == sys::Status::napi_ok {
+            return Ok(v);
+        }
+        // Runtimes that forbid external buffers: fall back to a copy.
+        let bytes = *Box::from_raw(hint);
+        return copied_array_buffer(env, &bytes);
+    }
+    copied_array_buffer(env, &bytes)
+}
+
+unsafe fn copied_array_buffer(env: sys::napi_env, bytes: &[u8]) -> Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    let mut data = ptr::null_mut();
+    check(sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut v), "arraybuffer")?;
+    if !bytes.is_empty() {
+        ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len());
+    }
+    Ok(v)
+}
+
+/// What a JavaScript value given to `send` is, as bytes on the wire.
+pub enum Payload<'a> {
+    /// A string: its UTF-8 length; `write_utf8` copies it out.
+    Text(usize),
+    Binary(&'a [u8]),
+}
+
+/// Classifies `value` for sending: a string, or the exact bytes of an ArrayBuffer or view. None for anything else.
+pub unsafe fn payload<'a>(env: sys::napi_env, value: sys::napi_value) -> Result<Option<Payload<'a>>> {
+    let mut kind = 0;
+    check(sys::napi_typeof(env, value, &mut kind), "typeof")?;
+    if kind == sys::ValueType::napi_string {
+        let mut len = 0;
+        check(sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len), "string length")?;
+        return Ok(Some(Payload::Text(len)));
+    }
+    if kind != sys::ValueType::napi_object {
+        return Ok(None);
+    }
+    let mut data: *mut std::ffi::c_void = ptr::null_mut();
+    let mut len = 0usize;
+    let mut yes = false;
+    check(sys::napi_is_typedarray(env, value, &mut yes), "is typedarray")?;
+    if yes {
+        let mut ta_type = 0;
+        let mut count = 0;
+        let mut buffer = ptr::null_mut();
+        let mut offset = 0;
+        check(sys::napi_get_typedarray_info(env, value, &mut ta_type, &mut count, &mut data, &mut buffer, &mut offset), "typedarray info")?;
+        len = count * element_size(ta_type);
+    } else {
+        check(sys::napi_is_arraybuffer(env, value, &mut yes), "is arraybuffer")?;
+        if yes {
+            check(sys::napi_get_arraybuffer_info(env, value, &mut data, &mut len), "arraybuffer info")?;
+        } else {
+            check(sys::napi_is_dataview(env, value, &mut yes), "is dataview")?;
+            if !yes {
+                return Ok(None);
+            }
+            let mut buffer = ptr::null_mut();
+            let mut offset = 0;
+            check(sys::napi_get_dataview_info(env, value, &mut len, &mut data, &mut buffer, &mut offset), "dataview info")?;
+        }
+    }
+    let bytes = if len == 0 { &[][..] } else { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+    Ok(Some(Payload::Binary(bytes)))
+}
+
+fn element_size(ta_type: sys::napi_typedarray_type) -> usize {
+    match ta_type {
+        sys::TypedarrayType::int16_array | sys::TypedarrayType::uint16_array => 2,
+        sys::TypedarrayType::int32_array | sys::TypedarrayType::uint32_array | sys::TypedarrayType::float32_array => 4,
+        sys::TypedarrayType::float64_array | sys::TypedarrayType::bigint64_array | sys::TypedarrayType::biguint64_array => 8,
+        _ => 1,
+    }
+}
+
+/// Appends the UTF-8 of string `value` (of byte length `len`) to `buf` without an intermediate copy.
+pub unsafe fn write_utf8(env: sys::napi_env, value: sys::napi_value, len: usize, buf: &mut BytesMut) {
+    buf.reserve(len + 1); // napi writes a terminating NUL
+    let spare = buf.spare_capacity_mut();
+    let mut written = 0;
+    sys::napi_get_value_string_utf8(env, value, spare.as_mut_ptr().cast(), len + 1, &mut written);
+    buf.set_len(buf.len() + written);
+}

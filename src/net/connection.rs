@@ -1,0 +1,391 @@
+//! One WebSocket connection: the handshake, then a task that reads frames and turns them into events, while any
+//! thread may queue frames on its outbox. The close handshake, timeouts and failures end here, each with a code.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, Notify};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+
+use super::listener::Server;
+use super::outbox::{Flushed, Outbox};
+use super::runtime::runtime;
+use super::{Event, Sink};
+use crate::protocol::close::{ABNORMAL, GOING_AWAY};
+use crate::protocol::frame::{apply_mask, encode_header, OP_PONG};
+use crate::protocol::handshake::{self, Request, Upgrade};
+use crate::protocol::receiver::{Message, Receiver};
+use crate::protocol::sender::encode_close;
+use crate::protocol::ProtocolError;
+
+pub const CONNECTING: u8 = 0;
+pub const OPEN: u8 = 1;
+pub const CLOSING: u8 = 2;
+pub const CLOSED: u8 = 3;
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 16 * 1024;
+/// How long aggregated sends wait for company before they are written.
+const AGGREGATE_DELAY: Duration = Duration::from_millis(2);
+/// After a failure, how long the peer gets to read our close frame before the socket is dropped.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// What the client sent to open the connection; handed to JavaScript once.
+pub struct Handshake {
+    pub request: Request,
+    pub upgrade: Upgrade,
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub outbox: Outbox,
+    server: Arc<Server>,
+    key: String,
+    state: AtomicU8,
+    aggregate: AtomicBool,
+    handshake: Mutex<Option<Box<Handshake>>>,
+    /// Resolves the pending upgrade: true once the 101 is queued.
+    decision: Mutex<Option<oneshot::Sender<bool>>>,
+    /// Wakes the reader when something outside it changed (a close was queued).
+    wake_reader: Notify,
+    sink: Mutex<Sink>,
+}
+
+/// Why the read loop ended.
+enum Ending {
+    PeerClosed(u16, String),
+    Failed(ProtocolError),
+    Dropped,
+}
+
+/// Serves one accepted socket: reads the upgrade request, waits for the application's decision, then runs the
+/// connection until it closes.
+pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
+    let local = stream.local_addr().unwrap_or(peer);
+    let _ = stream.set_nodelay(server.config.no_delay);
+    let mut buf = BytesMut::with_capacity(4096);
+    let request = match timeout(server.config.handshake_timeout, read_request(&stream, &mut buf, server.config.max_header_bytes)).await {
+        Ok(Ok(request)) => request,
+        Ok(Err(Some(rejection))) => return refuse(&stream, rejection.status, rejection.reason, rejection.headers).await,
+        Ok(Err(None)) | Err(_) => return,
+    };
+    if !request.wants_websocket() {
+        return refuse(&stream, 426, "Upgrade Required", &[("Upgrade", "websocket")]).await;
+    }
+    let upgrade = match handshake::validate_upgrade(&request, server.config.bad_version_status) {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return refuse(&stream, rejection.status, rejection.reason, rejection.headers).await,
+    };
+    if server.is_closed() {
+        return refuse(&stream, 503, "Server is closing", &[]).await;
+    }
+    let (decide, decided) = oneshot::channel();
+    let server_sink = server.sink.clone();
+    let conn = Arc::new(Conn {
+        stream,
+        peer,
+        local,
+        outbox: Outbox::default(),
+        key: upgrade.key.clone(),
+        state: AtomicU8::new(CONNECTING),
+        aggregate: AtomicBool::new(false),
+        handshake: Mutex::new(Some(Box::new(Handshake { request, upgrade }))),
+        decision: Mutex::new(Some(decide)),
+        wake_reader: Notify::new(),
+        sink: Mutex::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
+        server: server.clone(),
+    });
+    let id = server.track(&conn);
+    if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
+        conn.reject(503, "Service Unavailable");
+    }
+    let accepted = decided.await.unwrap_or(false);
+    if accepted {
+        conn.run(buf).await;
+    } else {
+        let _ = timeout(server.config.close_timeout, conn.outbox.finish(&conn.stream)).await;
+        conn.state.store(CLOSED, Ordering::Release);
+        conn.sink().deliver_one(Event::Closed { code: ABNORMAL, reason: String::new() });
+    }
+    server.untrack(id);
+}
+
+/// Reads until a whole request head is in `buf` (which keeps any bytes after it). `Err(None)`: the peer left.
+async fn read_request(stream: &TcpStream, buf: &mut BytesMut, max: usize) -> Result<Request, Option<handshake::Rejection>> {
+    loop {
+        if let Some((request, len)) = handshake::parse_request(buf, max).map_err(Some)? {
+            let _ = buf.split_to(len);
+            return Ok(request);
+        }
+        if read_some(stream, buf).await.map_err(|_| None)? == 0 {
+            return Err(None);
+        }
+    }
+}
+
+/// One read into `buf`; Ok(0) at end of stream.
+async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        buf.reserve(READ_CHUNK);
+        match stream.try_read_buf(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            result => return result,
+        }
+    }
+}
+
+async fn refuse(stream: &TcpStream, status: u16, body: &str, headers: &[(&str, &str)]) {
+    let answer = handshake::error_response(status, body, headers);
+    let mut written = 0;
+    let write_all = async {
+        while written < answer.len() {
+            stream.writable().await?;
+            match stream.try_write(&answer[written..]) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        io::Result::Ok(())
+    };
+    let _ = timeout(LINGER, write_all).await;
+    linger(stream).await;
+}
+
+/// Half-closes the socket and reads until the peer closes too (or `LINGER` passes), so that what we wrote last
+/// is not lost to a reset.
+async fn linger(stream: &TcpStream) {
+    let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);
+    let mut sink = BytesMut::new();
+    let _ = timeout(LINGER, async {
+        while let Ok(n) = read_some(stream, &mut sink).await {
+            if n == 0 {
+                break;
+            }
+            sink.clear();
+        }
+    })
+    .await;
+}
+
+/// A random masking key, for servers configured to mask (sack's `masking` option).
+fn random_mask() -> [u8; 4] {
+    use std::hash::{BuildHasher, RandomState};
+    (RandomState::new().hash_one(Instant::now()) as u32).to_ne_bytes()
+}
+
+impl Conn {
+    pub fn state(&self) -> u8 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    pub fn sink(&self) -> Sink {
+        self.sink.lock().unwrap().clone()
+    }
+
+    pub fn take_handshake(&self) -> Option<Box<Handshake>> {
+        self.handshake.lock().unwrap().take()
+    }
+
+    fn mask(&self) -> Option<[u8; 4]> {
+        self.server.config.masking.then(random_mask)
+    }
+
+    /// Finishes a pending upgrade with a 101; false if it was already decided.
+    pub fn accept(self: &Arc<Self>, protocol: Option<&str>) -> bool {
+        let Some(decide) = self.decision.lock().unwrap().take() else { return false };
+        let answer = handshake::switching_protocols(&self.key, protocol, None);
+        self.outbox.push(|buf| buf.extend_from_slice(&answer));
+        self.state.store(OPEN, Ordering::Release);
+        self.flush_now();
+        let _ = decide.send(true);
+        true
+    }
+
+    /// Refuses a pending upgrade with an HTTP error; false if it was already decided.
+    pub fn reject(&self, status: u16, body: &str) -> bool {
+        let Some(decide) = self.decision.lock().unwrap().take() else { return false };
+        let answer = handshake::error_response(status, body, &[]);
+        self.outbox.push_close(|buf| buf.extend_from_slice(&answer));
+        self.state.store(CLOSING, Ordering::Release);
+        let _ = decide.send(false);
+        true
+    }
+
+    /// Queues a frame whose payload `write` appends (exactly `len` bytes); false unless the connection is open.
+    pub fn queue_frame(&self, opcode: u8, len: usize, write: impl FnOnce(&mut BytesMut)) -> bool {
+        if self.state() != OPEN {
+            return false;
+        }
+        let mask = self.mask();
+        self.outbox.push(|buf| {
+            encode_header(buf, true, false, opcode, len, mask);
+            let start = buf.len();
+            write(buf);
+            if let Some(m) = mask {
+                apply_mask(&mut buf[start..], m, 0);
+            }
+        })
+    }
+
+    /// Starts the closing handshake from this side (a pending upgrade is refused instead).
+    pub fn close(self: &Arc<Self>, code: u16, reason: &[u8]) {
+        if self.state() == CONNECTING {
+            self.reject(503, "Service Unavailable");
+            return;
+        }
+        if self.state.compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            let mask = self.mask();
+            self.outbox.push_close(|buf| encode_close(buf, code, reason, mask));
+            self.flush_now();
+            self.wake_reader.notify_one();
+        }
+    }
+
+    pub fn set_no_delay(&self, on: bool) -> io::Result<()> {
+        self.stream.set_nodelay(on)
+    }
+
+    pub fn set_aggregate(&self, on: bool) {
+        self.aggregate.store(on, Ordering::Relaxed);
+    }
+
+    /// Writes the queue now, or with `aggregate` a moment from now so that more sends can join the write.
+    pub fn flush(self: &Arc<Self>) {
+        if !self.aggregate.load(Ordering::Relaxed) {
+            return self.flush_now();
+        }
+        if self.outbox.schedule_flush() {
+            let conn = self.clone();
+            if let Ok(rt) = runtime(None) {
+                rt.spawn(async move {
+                    sleep(AGGREGATE_DELAY).await;
+                    conn.flush_now();
+                });
+            }
+        }
+    }
+
+    /// Writes what the socket takes now; a task finishes the rest when the socket is full.
+    pub fn flush_now(self: &Arc<Self>) {
+        if self.outbox.flush(&self.stream) == Flushed::NeedWriter {
+            let conn = self.clone();
+            if let Ok(rt) = runtime(None) {
+                rt.spawn(async move {
+                    if conn.outbox.write_pending(&conn.stream).await.is_ok() && conn.state() == OPEN {
+                        conn.sink().deliver_one(Event::Drain);
+                    }
+                });
+            }
+        }
+    }
+
+    /// The open connection: reads and dispatches until it closes, then reports how.
+    async fn run(self: Arc<Self>, mut buf: BytesMut) {
+        let ending = self.read_loop(&mut buf).await;
+        let (code, reason) = match ending {
+            Ending::PeerClosed(code, reason) => {
+                // Echo the close (a no-op if ours went first), then close TCP: the server closes first (§7.1.1).
+                self.state.store(CLOSING, Ordering::Release);
+                let mask = self.mask();
+                self.outbox.push_close(|b| encode_close(b, code, b"", mask));
+                let _ = timeout(self.server.config.close_timeout, self.outbox.finish(&self.stream)).await;
+                let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Both);
+                (code, reason)
+            }
+            Ending::Failed(err) => {
+                self.state.store(CLOSING, Ordering::Release);
+                let mask = self.mask();
+                self.outbox.push_close(|b| encode_close(b, err.code, err.reason.as_bytes(), mask));
+                let _ = timeout(LINGER, self.outbox.finish(&self.stream)).await;
+                linger(&self.stream).await;
+                (err.code, err.reason.to_string())
+            }
+            Ending::Dropped => (ABNORMAL, String::new()),
+        };
+        self.state.store(CLOSED, Ordering::Release);
+        self.sink().deliver_one(Event::Closed { code, reason });
+    }
+
+    async fn read_loop(self: &Arc<Self>, buf: &mut BytesMut) -> Ending {
+        let mut receiver = Receiver::new(self.server.config.max_payload);
+        let mut events = Vec::new();
+        let mut close_deadline: Option<Instant> = None;
+        loop {
+            loop {
+                match receiver.read(buf) {
+                    Ok(Some(Message::Close(code, reason))) => {
+                        self.deliver(&mut events);
+                        return Ending::PeerClosed(code, reason);
+                    }
+                    Ok(Some(message)) => self.on_message(message, &mut events),
+                    Ok(None) => break,
+                    Err(err) => {
+                        self.deliver(&mut events);
+                        return Ending::Failed(err);
+                    }
+                }
+            }
+            if !self.deliver(&mut events) {
+                return Ending::Failed(ProtocolError::new(GOING_AWAY, ""));
+            }
+            if close_deadline.is_none() && self.state() == CLOSING {
+                close_deadline = Some(Instant::now() + self.server.config.close_timeout);
+            }
+            let deadline = close_deadline.unwrap_or_else(far_future);
+            let backlog = self.sink().consumer.clone();
+            tokio::select! {
+                _ = backlog.backlog().room() => {}
+                _ = self.wake_reader.notified() => continue,
+                _ = sleep_until(deadline) => return Ending::Dropped,
+            }
+            tokio::select! {
+                read = read_some(&self.stream, buf) => match read {
+                    Ok(0) | Err(_) => return Ending::Dropped,
+                    Ok(_) => {}
+                },
+                _ = self.wake_reader.notified() => {}
+                _ = sleep_until(deadline) => return Ending::Dropped,
+            }
+        }
+    }
+
+    fn on_message(&self, message: Message, events: &mut Vec<Event>) {
+        match message {
+            Message::Text(data) => events.push(Event::Text(data)),
+            Message::Binary(data) => events.push(Event::Binary(data)),
+            Message::Ping(data) => {
+                let len = data.len();
+                self.queue_frame(OP_PONG, len, |b| b.extend_from_slice(&data));
+                events.push(Event::Ping(data));
+            }
+            Message::Pong(data) => events.push(Event::Pong(data)),
+            Message::Close(..) => unreachable!("handled by the read loop"),
+        }
+    }
+
+    /// Hands a read's events over in one go, and writes the pongs they caused.
+    fn deliver(self: &Arc<Self>, events: &mut Vec<Event>) -> bool {
+        if events.is_empty() {
+            return true;
+        }
+        let sink = self.sink();
+        sink.consumer.backlog().add(events.iter().map(Event::weight).sum());
+        if events.iter().any(|e| matches!(e, Event::Ping(_))) {
+            self.flush_now();
+        }
+        sink.deliver(events)
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86400 * 365)
+}

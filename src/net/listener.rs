@@ -1,0 +1,108 @@
+//! A listening socket and its accept loop, and the server-wide state its connections share.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use super::connection::{serve, Conn};
+use super::runtime::runtime;
+use super::{Event, Sink};
+use crate::protocol::close::GOING_AWAY;
+
+pub struct ServerConfig {
+    pub max_payload: usize,
+    pub max_header_bytes: usize,
+    pub handshake_timeout: Duration,
+    pub close_timeout: Duration,
+    pub no_delay: bool,
+    pub masking: bool,
+    /// The status for an unsupported `Sec-WebSocket-Version`.
+    pub bad_version_status: u16,
+}
+
+pub struct Server {
+    pub config: ServerConfig,
+    pub sink: Sink,
+    pub local: SocketAddr,
+    closed: AtomicBool,
+    stop: Notify,
+    next_id: AtomicU64,
+    conns: Mutex<HashMap<u64, Weak<Conn>>>,
+}
+
+/// Binds `addr` (an IPv6 wildcard also takes IPv4) and starts accepting on the runtime.
+pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, threads: Option<usize>) -> io::Result<Arc<Server>> {
+    let rt = runtime(threads).map_err(io::Error::other)?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(false)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    let listener = {
+        let _guard = rt.enter();
+        TcpListener::from_std(socket.into())?
+    };
+    let server = Arc::new(Server {
+        config,
+        sink,
+        local: listener.local_addr()?,
+        closed: AtomicBool::new(false),
+        stop: Notify::new(),
+        next_id: AtomicU64::new(0),
+        conns: Mutex::new(HashMap::new()),
+    });
+    rt.spawn(accept_loop(server.clone(), listener));
+    Ok(server)
+}
+
+async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => { tokio::spawn(serve(server.clone(), stream, peer)); }
+                // Out of descriptors and the like: wait instead of spinning.
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            },
+            _ = server.stop.notified() => break,
+        }
+    }
+    drop(listener);
+    let open: Vec<Arc<Conn>> = server.conns.lock().unwrap().values().filter_map(Weak::upgrade).collect();
+    for conn in open {
+        conn.close(GOING_AWAY, b"");
+    }
+    server.sink.deliver_one(Event::ServerClosed);
+}
+
+impl Server {
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Stops listening and closes every connection with 1001; `ServerClosed` follows. Idempotent.
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.stop.notify_one();
+        }
+    }
+
+    pub fn track(&self, conn: &Arc<Conn>) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.conns.lock().unwrap().insert(id, Arc::downgrade(conn));
+        id
+    }
+
+    pub fn untrack(&self, id: u64) {
+        self.conns.lock().unwrap().remove(&id);
+    }
+}

@@ -1,0 +1,67 @@
+//! The network layer: one tokio runtime for the process, listeners, and a task per connection that runs the
+//! protocol over its socket. It hands events to an `EventSink` and knows nothing about JavaScript.
+
+pub mod backlog;
+pub mod connection;
+pub mod listener;
+pub mod outbox;
+pub mod runtime;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+pub use backlog::Backlog;
+pub use connection::Conn;
+
+/// What the network tells its owner, one connection or server at a time.
+pub enum Event {
+    /// A valid upgrade request is waiting for accept or reject; targets the server, carries the new connection.
+    Upgrade(Arc<Conn>),
+    Text(Bytes),
+    Binary(Bytes),
+    Ping(Bytes),
+    Pong(Bytes),
+    /// The write queue emptied after the socket had been full.
+    Drain,
+    /// The connection is gone; always its last event.
+    Closed { code: u16, reason: String },
+    /// The server stopped listening; always its last event.
+    ServerClosed,
+}
+
+impl Event {
+    /// Bytes this event holds while it waits for its consumer (what backpressure counts).
+    pub fn weight(&self) -> usize {
+        match self {
+            Event::Text(b) | Event::Binary(b) | Event::Ping(b) | Event::Pong(b) => b.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Where events go: the binding implements it with a per-thread event pump.
+pub trait EventSink: Send + Sync {
+    /// Queues `events` for the object known to the consumer as `slot`; false once the consumer is gone.
+    fn deliver(&self, slot: u32, events: &mut Vec<Event>) -> bool;
+    /// A fresh slot for a new connection.
+    fn new_slot(&self) -> u32;
+    /// Shared with the consumer: readers pause while it is full.
+    fn backlog(&self) -> &Backlog;
+}
+
+/// An event destination: a consumer and the slot it knows the object by.
+#[derive(Clone)]
+pub struct Sink {
+    pub consumer: Arc<dyn EventSink>,
+    pub slot: u32,
+}
+
+impl Sink {
+    pub fn deliver(&self, events: &mut Vec<Event>) -> bool {
+        self.consumer.deliver(self.slot, events)
+    }
+    pub fn deliver_one(&self, event: Event) -> bool {
+        self.deliver(&mut vec![event])
+    }
+}

@@ -1,0 +1,139 @@
+//! A connection's write queue. Frames from any thread are encoded into one buffer, and a flush writes the whole
+//! buffer with one syscall: many frames, one write. Only when the socket is full does a task take over, waiting
+//! for it to become writable.
+
+use std::io;
+use std::sync::Mutex;
+
+use bytes::{Buf, BytesMut};
+use tokio::net::TcpStream;
+
+/// Above this, an emptied buffer is given back rather than kept for the next frames.
+const KEEP_CAPACITY: usize = 64 * 1024;
+
+#[derive(Default)]
+struct Queue {
+    buf: BytesMut,
+    /// A close frame is queued: nothing more may follow it.
+    closing: bool,
+    /// The socket was full; the writer task owns the writing until the queue empties.
+    writer_active: bool,
+    /// A deferred flush is already arranged (see the binding's end-of-batch flush).
+    flush_scheduled: bool,
+    /// The socket failed; frames are dropped.
+    failed: bool,
+}
+
+#[derive(Default)]
+pub struct Outbox {
+    queue: Mutex<Queue>,
+}
+
+/// What a flush left to do.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flushed {
+    /// All written, or nothing to write.
+    Done,
+    /// The socket is full: the caller must start the writer task.
+    NeedWriter,
+}
+
+impl Outbox {
+    /// Encodes a frame into the queue with `encode`; false if the queue no longer takes frames.
+    pub fn push(&self, encode: impl FnOnce(&mut BytesMut)) -> bool {
+        let mut q = self.queue.lock().unwrap();
+        if q.closing || q.failed {
+            return false;
+        }
+        encode(&mut q.buf);
+        true
+    }
+
+    /// Queues the close frame: the last frame this connection sends. False if one was queued already.
+    pub fn push_close(&self, encode: impl FnOnce(&mut BytesMut)) -> bool {
+        let mut q = self.queue.lock().unwrap();
+        if q.closing {
+            return false;
+        }
+        q.closing = true;
+        if !q.failed {
+            encode(&mut q.buf);
+        }
+        true
+    }
+
+    /// Marks a deferred flush as arranged; true if the caller is the one that must arrange it.
+    pub fn schedule_flush(&self) -> bool {
+        let mut q = self.queue.lock().unwrap();
+        !std::mem::replace(&mut q.flush_scheduled, true)
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.queue.lock().unwrap().buf.len()
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.queue.lock().unwrap().closing
+    }
+
+    /// Writes what the socket takes now, from whatever thread calls it.
+    pub fn flush(&self, stream: &TcpStream) -> Flushed {
+        let mut q = self.queue.lock().unwrap();
+        q.flush_scheduled = false;
+        if q.writer_active {
+            return Flushed::Done;
+        }
+        match write_some(&mut q, stream) {
+            Ok(true) => Flushed::Done,
+            Ok(false) => {
+                q.writer_active = true;
+                Flushed::NeedWriter
+            }
+            Err(_) => Flushed::Done,
+        }
+    }
+
+    /// The writer task: writes until the queue is empty, waiting for the socket between tries.
+    pub async fn write_pending(&self, stream: &TcpStream) -> io::Result<()> {
+        loop {
+            stream.writable().await?;
+            let mut q = self.queue.lock().unwrap();
+            if write_some(&mut q, stream)? {
+                q.writer_active = false;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes until the queue is empty, whoever was writing: used before a socket is closed.
+    pub async fn finish(&self, stream: &TcpStream) -> io::Result<()> {
+        loop {
+            {
+                let mut q = self.queue.lock().unwrap();
+                if write_some(&mut q, stream)? {
+                    return Ok(());
+                }
+            }
+            stream.writable().await?;
+        }
+    }
+}
+
+/// Writes from the front of the queue; Ok(true) once it is empty, Ok(false) when the socket is full.
+fn write_some(q: &mut Queue, stream: &TcpStream) -> io::Result<bool> {
+    while !q.buf.is_empty() {
+        match stream.try_write(&q.buf) {
+            Ok(n) => q.buf.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => {
+                q.failed = true;
+                q.buf = BytesMut::new();
+                return Err(e);
+            }
+        }
+    }
+    if q.buf.capacity() > KEEP_CAPACITY {
+        q.buf = BytesMut::new();
+    }
+    Ok(true)
+}

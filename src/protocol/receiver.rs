@@ -1,0 +1,224 @@
+//! Message assembly: turns the bytes a client sent into whole messages and control frames, enforcing every
+//! RFC 6455 rule a server must check on input. It validates as bytes arrive, so a bad frame fails early and an
+//! oversized one is refused from its header, before its payload is buffered.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::close::{self, INVALID_PAYLOAD, MESSAGE_TOO_BIG, PROTOCOL_ERROR};
+use super::frame::{apply_mask, decode_header, FrameHeader, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
+use super::utf8::Utf8Validator;
+use super::ProtocolError;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Payload known to be valid UTF-8.
+    Text(Bytes),
+    Binary(Bytes),
+    Ping(Bytes),
+    Pong(Bytes),
+    Close(u16, String),
+}
+
+pub struct Receiver {
+    max_payload: usize,
+    /// Opcode (text or binary) of the fragmented message being assembled.
+    fragmented: Option<u8>,
+    fragments: BytesMut,
+    utf8: Utf8Validator,
+    /// Payload bytes of the frame at the front of the buffer that are already unmasked and validated.
+    processed: usize,
+}
+
+fn protocol_error(reason: &'static str) -> ProtocolError {
+    ProtocolError::new(PROTOCOL_ERROR, reason)
+}
+
+impl Receiver {
+    pub fn new(max_payload: usize) -> Self {
+        Receiver { max_payload, fragmented: None, fragments: BytesMut::new(), utf8: Utf8Validator::default(), processed: 0 }
+    }
+
+    /// Takes the next message from the front of `buf`; `Ok(None)` means more bytes are needed.
+    pub fn read(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
+        loop {
+            let (header, header_len) = match decode_header(buf) {
+                Ok(Some(h)) => h,
+                Ok(None) => return Ok(None),
+                Err(_) => return Err(protocol_error("invalid payload length")),
+            };
+            self.check(&header)?;
+            let len = header.payload_len as usize;
+            let available = (buf.len() - header_len).min(len);
+            if available > self.processed {
+                let part = &mut buf[header_len + self.processed..header_len + available];
+                if let Some(mask) = header.mask {
+                    apply_mask(part, mask, self.processed);
+                }
+                if self.is_text(&header) {
+                    self.utf8.feed(part).map_err(|_| ProtocolError::new(INVALID_PAYLOAD, "invalid UTF-8 in text"))?;
+                }
+                self.processed = available;
+            }
+            if available < len {
+                return Ok(None);
+            }
+            self.processed = 0;
+            buf.advance(header_len);
+            let payload = buf.split_to(len).freeze();
+            if let Some(message) = self.complete_frame(&header, payload)? {
+                return Ok(Some(message));
+            }
+        }
+    }
+
+    fn is_text(&self, h: &FrameHeader) -> bool {
+        h.opcode == OP_TEXT || (h.opcode == OP_CONTINUATION && self.fragmented == Some(OP_TEXT))
+    }
+
+    fn check(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
+        if h.rsv != 0 {
+            return Err(protocol_error("reserved bits set"));
+        }
+        if h.mask.is_none() {
+            return Err(protocol_error("client frame not masked"));
+        }
+        match h.opcode {
+            OP_CLOSE | OP_PING | OP_PONG => {
+                if !h.fin {
+                    return Err(protocol_error("fragmented control frame"));
+                }
+                if h.payload_len > 125 {
+                    return Err(protocol_error("control frame too long"));
+                }
+                return Ok(());
+            }
+            OP_CONTINUATION if self.fragmented.is_none() => return Err(protocol_error("continuation without a message")),
+            OP_TEXT | OP_BINARY if self.fragmented.is_some() => return Err(protocol_error("new message inside a fragmented one")),
+            OP_CONTINUATION | OP_TEXT | OP_BINARY => {}
+            _ => return Err(protocol_error("unknown opcode")),
+        }
+        if h.payload_len > (self.max_payload - self.fragments.len()) as u64 {
+            return Err(ProtocolError::new(MESSAGE_TOO_BIG, "message too big"));
+        }
+        Ok(())
+    }
+
+    fn complete_frame(&mut self, h: &FrameHeader, payload: Bytes) -> Result<Option<Message>, ProtocolError> {
+        match h.opcode {
+            OP_PING => return Ok(Some(Message::Ping(payload))),
+            OP_PONG => return Ok(Some(Message::Pong(payload))),
+            OP_CLOSE => {
+                let (code, reason) = close::decode(&payload)?;
+                return Ok(Some(Message::Close(code, reason)));
+            }
+            _ => {}
+        }
+        let text = self.is_text(h);
+        let data = if h.opcode != OP_CONTINUATION && h.fin {
+            payload
+        } else {
+            if h.opcode != OP_CONTINUATION {
+                self.fragmented = Some(h.opcode);
+            }
+            self.fragments.extend_from_slice(&payload);
+            if !h.fin {
+                return Ok(None);
+            }
+            self.fragmented = None;
+            self.fragments.split().freeze()
+        };
+        if text {
+            self.utf8.finish().map_err(|_| ProtocolError::new(INVALID_PAYLOAD, "invalid UTF-8 in text"))?;
+            Ok(Some(Message::Text(data)))
+        } else {
+            Ok(Some(Message::Binary(data)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::encode_header;
+
+    const MASK: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
+
+    fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = BytesMut::new();
+        encode_header(&mut out, fin, false, opcode, payload.len(), Some(MASK));
+        let start = out.len();
+        out.extend_from_slice(payload);
+        apply_mask(&mut out[start..], MASK, 0);
+        out.to_vec()
+    }
+
+    fn read_all(rx: &mut Receiver, bytes: &[u8]) -> Result<Vec<Message>, ProtocolError> {
+        let mut buf = BytesMut::from(bytes);
+        let mut out = Vec::new();
+        while let Some(m) = rx.read(&mut buf)? {
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn assembles_fragments_around_control_frames() {
+        let mut bytes = client_frame(false, OP_TEXT, b"Hel");
+        bytes.extend(client_frame(true, OP_PING, b"p"));
+        bytes.extend(client_frame(false, OP_CONTINUATION, b"lo "));
+        bytes.extend(client_frame(true, OP_CONTINUATION, "wörld".as_bytes()));
+        let mut rx = Receiver::new(1 << 20);
+        // Byte by byte: every split point must give the same result.
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for b in bytes {
+            buf.extend_from_slice(&[b]);
+            while let Some(m) = rx.read(&mut buf).unwrap() {
+                got.push(m);
+            }
+        }
+        assert_eq!(got, vec![Message::Ping(Bytes::from_static(b"p")), Message::Text(Bytes::from("Hello wörld"))]);
+    }
+
+    #[test]
+    fn protocol_violations_close_with_1002() {
+        let cases: Vec<Vec<u8>> = vec![
+            vec![0x81, 0x00],                             // unmasked
+            client_frame(true, 0x3, b""),                 // unknown opcode
+            client_frame(false, OP_PING, b""),            // fragmented control
+            client_frame(true, OP_PING, &[0u8; 126]),     // long control
+            client_frame(true, OP_CONTINUATION, b"x"),    // continuation first
+            [client_frame(false, OP_TEXT, b"a"), client_frame(true, OP_TEXT, b"b")].concat(),
+            { let mut f = client_frame(true, OP_TEXT, b"a"); f[0] |= 0x40; f }, // RSV1 without extension
+            client_frame(true, OP_CLOSE, &[0x03, 0xED]),  // close code 1005
+        ];
+        for bytes in cases {
+            let err = read_all(&mut Receiver::new(1024), &bytes).unwrap_err();
+            assert_eq!(err.code, PROTOCOL_ERROR, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_fails_before_the_frame_completes() {
+        let frame = client_frame(true, OP_TEXT, &[b'a', 0xFF, b'b', b'c']);
+        let mut buf = BytesMut::from(&frame[..frame.len() - 2]);
+        let err = Receiver::new(1024).read(&mut buf).unwrap_err();
+        assert_eq!(err.code, INVALID_PAYLOAD);
+    }
+
+    #[test]
+    fn oversized_message_refused_from_its_header() {
+        let frame = client_frame(true, OP_BINARY, &[0u8; 2000]);
+        let mut buf = BytesMut::from(&frame[..8]); // the header alone
+        assert_eq!(Receiver::new(1000).read(&mut buf).unwrap_err().code, MESSAGE_TOO_BIG);
+        // Fragments count together.
+        let bytes = [client_frame(false, OP_BINARY, &[0u8; 600]), client_frame(true, OP_CONTINUATION, &[0u8; 600])].concat();
+        assert_eq!(read_all(&mut Receiver::new(1000), &bytes).unwrap_err().code, MESSAGE_TOO_BIG);
+    }
+
+    #[test]
+    fn close_frames_decode() {
+        let got = read_all(&mut Receiver::new(1024), &client_frame(true, OP_CLOSE, &[0x03, 0xE8, b'b', b'y', b'e'])).unwrap();
+        assert_eq!(got, vec![Message::Close(1000, "bye".into())]);
+    }
+}

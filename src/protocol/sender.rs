@@ -1,0 +1,50 @@
+//! Encoding the frames the server sends into a write buffer, so many frames leave in one write.
+
+use bytes::BytesMut;
+
+use super::frame::{apply_mask, encode_header, OP_CLOSE};
+
+/// Appends one complete frame carrying `payload`; `mask` is only for servers configured to mask (sack's option).
+pub fn encode_frame(out: &mut BytesMut, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) {
+    encode_header(out, true, false, opcode, payload.len(), mask);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    if let Some(m) = mask {
+        apply_mask(&mut out[start..], m, 0);
+    }
+}
+
+/// Appends a close frame; code 1005 ("no status") is sent as an empty payload, as the RFC requires.
+pub fn encode_close(out: &mut BytesMut, code: u16, reason: &[u8], mask: Option<[u8; 4]>) {
+    if code == super::close::NO_STATUS {
+        return encode_frame(out, OP_CLOSE, &[], mask);
+    }
+    let mut payload = Vec::with_capacity(2 + reason.len());
+    payload.extend_from_slice(&code.to_be_bytes());
+    payload.extend_from_slice(reason);
+    encode_frame(out, OP_CLOSE, &payload, mask);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::{decode_header, OP_TEXT};
+
+    #[test]
+    fn frames_back_to_back() {
+        let mut out = BytesMut::new();
+        encode_frame(&mut out, OP_TEXT, b"hi", None);
+        encode_close(&mut out, 1000, b"done", None);
+        assert_eq!(&out[..4], &[0x81, 2, b'h', b'i']);
+        let (h, n) = decode_header(&out[4..]).unwrap().unwrap();
+        assert_eq!((h.opcode, h.payload_len, n), (OP_CLOSE, 6, 2));
+        assert_eq!(&out[6..8], &1000u16.to_be_bytes());
+    }
+
+    #[test]
+    fn no_status_is_an_empty_close() {
+        let mut out = BytesMut::new();
+        encode_close(&mut out, 1005, b"", None);
+        assert_eq!(&out[..], &[0x88, 0]);
+    }
+}
