@@ -2,8 +2,8 @@
 const test = require('ava');
 const { startServer, connect, messages, once, closeServer } = require('./helpers.js');
 
-function echoServer() {
-  return startServer({}, (server) => {
+function echoServer(t) {
+  return startServer(t, {}, (server) => {
     server.onconnect = function (ws) {
       ws.onmessage = (msg) => ws.send(msg);
     };
@@ -11,7 +11,7 @@ function echoServer() {
 }
 
 test('echoes text as text and binary as binary, in order', async (t) => {
-  const server = echoServer();
+  const server = echoServer(t);
   const ws = await connect(server);
   const big = Buffer.alloc(200 * 1024, 7);
   const pending = messages(ws, 4);
@@ -31,7 +31,7 @@ test('echoes text as text and binary as binary, in order', async (t) => {
 });
 
 test('many messages from many clients all come back in order', async (t) => {
-  const server = echoServer();
+  const server = echoServer(t);
   const clients = await Promise.all(Array.from({ length: 8 }, () => connect(server)));
   await Promise.all(clients.map(async (ws, c) => {
     const pending = messages(ws, 500, 10000);

@@ -3,8 +3,10 @@
 const WebSocket = require('ws');
 const { WebSocket: Ferrows } = require('..');
 
-function startServer(options = {}, setup = () => {}) {
+/** A sack-style server on a free loopback port, closed when the test `t` ends whatever its outcome. */
+function startServer(t, options = {}, setup = () => {}) {
   const server = Ferrows.Server({ address: '127.0.0.1', port: 0, ...options });
+  t.teardown(() => server.close());
   setup(server);
   return server;
 }
@@ -20,16 +22,22 @@ function once(emitter, event, ms = 5000) {
   });
 }
 
+/** An open `ws` client; messages that arrive with the open are kept for `messages()`. */
 async function connect(server, path = '/', options = {}) {
   const ws = new WebSocket(`ws://127.0.0.1:${server.port}${path}`, options.protocols, options);
+  ws.early = [];
+  const keep = (data, isBinary) => ws.early.push({ data, isBinary });
+  ws.on('message', keep);
   await once(ws, 'open');
+  setImmediate(() => ws.off('message', keep));
   return ws;
 }
 
 /** Collects `count` messages from a `ws` client. */
 function messages(ws, count, ms = 5000) {
   return new Promise((resolve, reject) => {
-    const got = [];
+    const got = ws.early ? ws.early.splice(0) : [];
+    if (got.length >= count) return resolve(got.slice(0, count));
     const timer = setTimeout(() => reject(new Error(`got ${got.length} of ${count} messages`)), ms);
     ws.on('message', function onMessage(data, isBinary) {
       got.push({ data, isBinary });

@@ -1,0 +1,235 @@
+//! Echo load generator: `conns` WebSocket clients, each keeping `inflight` messages of `size` bytes in flight.
+//! Every frame is masked with its own key, every echoed byte is compared with what was sent (a wrong or
+//! missing echo counts as an error), and each round trip is timed. Writes are batched per connection, so the
+//! generator stays far ahead of the server it measures. Prints one JSON line.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Args {
+    host: String,
+    port: u16,
+    path: String,
+    conns: usize,
+    size: usize,
+    inflight: usize,
+    seconds: f64,
+    warmup: f64,
+    binary: bool,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        host: "127.0.0.1".into(),
+        port: 8080,
+        path: "/".into(),
+        conns: 64,
+        size: 32,
+        inflight: 8,
+        seconds: 5.0,
+        warmup: 1.0,
+        binary: false,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let value = argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--url" => {
+                let rest = value.trim_start_matches("ws://");
+                let (hostport, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+                let (host, port) = hostport.rsplit_once(':').expect("--url needs a port");
+                a.host = host.trim_matches(|c| c == '[' || c == ']').into();
+                a.port = port.parse().expect("port");
+                a.path = path;
+            }
+            "--conns" => a.conns = value.parse().expect("conns"),
+            "--size" => a.size = value.parse().expect("size"),
+            "--inflight" => a.inflight = value.parse().expect("inflight"),
+            "--seconds" => a.seconds = value.parse().expect("seconds"),
+            "--warmup" => a.warmup = value.parse().expect("warmup"),
+            "--binary" => {
+                a.binary = true;
+                i += 1;
+                continue;
+            }
+            other => panic!("unknown argument {other}"),
+        }
+        i += 2;
+    }
+    a
+}
+
+/// The payload of message `seq`: printable ASCII (valid text), different for every sequence number.
+fn fill_payload(out: &mut Vec<u8>, seq: u64, size: usize) {
+    out.clear();
+    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for _ in 0..size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.push(b' ' + (x % 95) as u8);
+    }
+}
+
+fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
+    out.push(0x80 | opcode);
+    let len = payload.len();
+    if len < 126 {
+        out.push(0x80 | len as u8);
+    } else if len <= 65535 {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+}
+
+/// Parses one unmasked server frame at the front of `buf`: (opcode, payload range, total length).
+fn parse_frame(buf: &[u8]) -> Option<(u8, std::ops::Range<usize>, usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let (len, start) = match buf[1] & 0x7F {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+        127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize, 10),
+        126 | 127 => return None,
+        n => (n as usize, 2),
+    };
+    (buf.len() >= start + len).then(|| (buf[0] & 0x0F, start..start + len, start + len))
+}
+
+#[derive(Default)]
+struct Stats {
+    messages: u64,
+    errors: u64,
+    latencies_us: Vec<u32>,
+}
+
+async fn handshake(stream: &mut TcpStream, args: &Args) -> std::io::Result<Vec<u8>> {
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        args.path, args.host, args.port
+    );
+    stream.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed during handshake"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            if !buf.starts_with(b"HTTP/1.1 101") {
+                return Err(std::io::Error::other("upgrade refused"));
+            }
+            return Ok(buf.split_off(end + 4));
+        }
+    }
+}
+
+async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
+    let mut stats = Stats::default();
+    let measure_from = start + Duration::from_secs_f64(args.warmup);
+    let stop = measure_from + Duration::from_secs_f64(args.seconds);
+    let Ok(mut stream) = TcpStream::connect((args.host.as_str(), args.port)).await else {
+        stats.errors += 1;
+        return stats;
+    };
+    let _ = stream.set_nodelay(true);
+    let Ok(mut rbuf) = handshake(&mut stream, &args).await else {
+        stats.errors += 1;
+        return stats;
+    };
+    let opcode = if args.binary { 2 } else { 1 };
+    let (mut next_send, mut next_recv) = (0u64, 0u64);
+    let mut sent_at = vec![Instant::now(); args.inflight];
+    let mut expected = Vec::with_capacity(args.size);
+    let mut payload = Vec::with_capacity(args.size);
+    let mut wbuf = Vec::new();
+    let mut rng = id.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+    let mut chunk = vec![0u8; 256 * 1024];
+    loop {
+        let now = Instant::now();
+        if now < stop {
+            wbuf.clear();
+            while next_send < next_recv + args.inflight as u64 {
+                fill_payload(&mut payload, next_send ^ (id << 40), args.size);
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                write_frame(&mut wbuf, opcode, &payload, (rng as u32).to_ne_bytes());
+                sent_at[(next_send % args.inflight as u64) as usize] = now;
+                next_send += 1;
+            }
+            if !wbuf.is_empty() && stream.write_all(&wbuf).await.is_err() {
+                stats.errors += 1;
+                return stats;
+            }
+        } else if next_recv == next_send {
+            break;
+        }
+        let n = match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            _ => {
+                stats.errors += next_send - next_recv;
+                return stats;
+            }
+        };
+        rbuf.extend_from_slice(&chunk[..n]);
+        let mut consumed = 0;
+        let arrived = Instant::now();
+        while let Some((op, range, total)) = parse_frame(&rbuf[consumed..]) {
+            fill_payload(&mut expected, next_recv ^ (id << 40), args.size);
+            let body = &rbuf[consumed + range.start..consumed + range.end];
+            if op != opcode || body != expected.as_slice() {
+                stats.errors += 1;
+            }
+            let t0 = sent_at[(next_recv % args.inflight as u64) as usize];
+            if t0 >= measure_from && arrived <= stop {
+                stats.messages += 1;
+                stats.latencies_us.push((arrived - t0).as_micros().min(u32::MAX as u128) as u32);
+            }
+            next_recv += 1;
+            consumed += total;
+        }
+        rbuf.drain(..consumed);
+    }
+    let _ = stream.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8]).await;
+    stats
+}
+
+fn main() {
+    let args = std::sync::Arc::new(parse_args());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let results = rt.block_on(async {
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..args.conns as u64).map(|id| tokio::spawn(client(args.clone(), id, start))).collect();
+        let mut all = Stats::default();
+        for t in tasks {
+            let s = t.await.unwrap_or_default();
+            all.messages += s.messages;
+            all.errors += s.errors;
+            all.latencies_us.extend(s.latencies_us);
+        }
+        all
+    });
+    let mut lat = results.latencies_us;
+    lat.sort_unstable();
+    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0);
+    println!(
+        "{{\"messages\":{},\"errors\":{},\"msgs_per_sec\":{:.0},\"mb_per_sec\":{:.1},\"p50_us\":{},\"p99_us\":{}}}",
+        results.messages,
+        results.errors,
+        results.messages as f64 / args.seconds,
+        results.messages as f64 * args.size as f64 / args.seconds / 1e6,
+        pct(0.50),
+        pct(0.99)
+    );
+}

@@ -1,0 +1,96 @@
+'use strict';
+// Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
+// With two or more cores the server process is pinned to core 0 and the load generator to core 1.
+// Usage: npm run bench [-- --seconds 5 --only small]
+const { spawn, execFileSync } = require('child_process');
+const path = require('path');
+const os = require('os');
+
+const root = path.join(__dirname, '..');
+const argv = process.argv.slice(2);
+const option = (name, fallback) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : fallback;
+};
+const seconds = Number(option('seconds', 5));
+const only = option('only', '');
+
+const SCENARIOS = [
+  { id: 'small', name: '32 B text, 64 conns x 8 in flight', conns: 64, size: 32, inflight: 8 },
+  { id: '16k', name: '16 KiB binary, 16 conns x 4 in flight', conns: 16, size: 16384, inflight: 4, binary: true },
+  { id: '1m', name: '1 MiB binary, 4 conns x 2 in flight', conns: 4, size: 1 << 20, inflight: 2, binary: true },
+].filter((s) => !only || only.split(',').includes(s.id));
+
+const SERVERS = [
+  { name: 'ferrows', script: 'examples/echo.js' },
+  { name: 'ws', script: 'bench/ws-echo.js' },
+];
+
+const pinned = os.cpus().length >= 2 && hasTaskset();
+function hasTaskset() {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const onCore = (core, cmd, args) => (pinned ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
+
+function buildLoadgen() {
+  execFileSync('cargo', ['build', '--release', '--quiet', '-p', 'ferrows-loadgen'], { cwd: root, stdio: 'inherit' });
+  return path.join(root, 'target', 'release', 'ferrows-loadgen');
+}
+
+function startServer(script, port) {
+  return new Promise((resolve, reject) => {
+    const [cmd, args] = onCore(0, process.execPath, [path.join(root, script)]);
+    const child = spawn(cmd, args, { env: { ...process.env, HOST: '127.0.0.1', PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 10000);
+    child.stdout.on('data', (chunk) => {
+      if (String(chunk).includes('listening')) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
+  });
+}
+
+function runLoad(loadgen, port, s) {
+  const args = ['--url', `ws://127.0.0.1:${port}/`, '--conns', s.conns, '--size', s.size, '--inflight', s.inflight,
+    '--seconds', seconds, '--warmup', 1].map(String);
+  if (s.binary) args.push('--binary');
+  const [cmd, cmdArgs] = onCore(1, loadgen, args);
+  return JSON.parse(execFileSync(cmd, cmdArgs, { encoding: 'utf8', timeout: (seconds + 30) * 1000 }));
+}
+
+async function main() {
+  const loadgen = buildLoadgen();
+  console.log(`echo benchmark, ${seconds} s per run, ${pinned ? 'server pinned to core 0, load generator to core 1' : 'unpinned'}\n`);
+  let port = 19000 + Math.floor(Math.random() * 1000);
+  const rows = [];
+  for (const s of SCENARIOS) {
+    const results = {};
+    for (const server of SERVERS) {
+      const child = await startServer(server.script, ++port);
+      try {
+        results[server.name] = runLoad(loadgen, port, s);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      const r = results[server.name];
+      console.log(`${s.name.padEnd(40)} ${server.name.padEnd(8)} ${String(r.msgs_per_sec).padStart(9)} msgs/s ${r.mb_per_sec.toFixed(1).padStart(8)} MB/s  p50 ${r.p50_us} us  p99 ${r.p99_us} us  errors ${r.errors}`);
+    }
+    const ratio = results.ferrows.msgs_per_sec / results.ws.msgs_per_sec;
+    rows.push({ scenario: s.name, ratio });
+    console.log(`${''.padEnd(40)} ferrows/ws = ${ratio.toFixed(2)}x\n`);
+  }
+  console.log('ratios (ferrows / ws, messages per second):');
+  for (const r of rows) console.log(`  ${r.scenario.padEnd(40)} ${r.ratio.toFixed(2)}x`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
