@@ -111,7 +111,12 @@ class Connection {
     this.protocol = undefined;
   }
 
-  get readyState() { return this._closed ? readyStates.CLOSED : this._native.readyState; }
+  // CLOSED only once the close event has been delivered, so that state and events agree.
+  get readyState() {
+    if (this._closed) return readyStates.CLOSED;
+    const state = this._native.readyState;
+    return state === readyStates.CLOSED ? readyStates.CLOSING : state;
+  }
   get bufferedAmount() { return this._native.bufferedAmount; }
   set noDelay(on) { this._native.setNoDelay(Boolean(on)); }
   set aggregate(on) { this._native.setAggregate(Boolean(on)); }

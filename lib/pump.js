@@ -25,6 +25,7 @@ function rethrow(err) {
 function deliver(code, payload) {
   const slot = code >>> 4;
   const target = targets[slot];
+  if (target === undefined) return; // a face dropped the object early; its events have nowhere to go
   switch (code & 15) {
     case TEXT:
     case BINARY:

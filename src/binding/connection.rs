@@ -7,7 +7,7 @@ use napi::{Env, JsValue};
 
 use super::pump::flush_soon;
 use super::values::{self, Payload};
-use crate::net::connection::{CLOSED, CONNECTING};
+use crate::net::connection::CONNECTING;
 use crate::net::Conn;
 use crate::protocol::close;
 use crate::protocol::frame::{OP_BINARY, OP_PING, OP_TEXT};
@@ -45,10 +45,6 @@ pub fn socket_address(addr: std::net::SocketAddr) -> SocketAddress {
     SocketAddress { address: ip.to_string(), port: addr.port() as u32, family: if ip.is_ipv4() { "IPv4" } else { "IPv6" }.into() }
 }
 
-fn closed_error() -> Error {
-    Error::from_reason("Connection has already been closed.")
-}
-
 #[napi]
 impl NativeConnection {
     pub fn new(conn: Arc<Conn>) -> Self {
@@ -58,7 +54,7 @@ impl NativeConnection {
     /// The slot this connection's events carry.
     #[napi(getter)]
     pub fn slot(&self) -> u32 {
-        self.conn.sink().slot
+        self.conn.slot()
     }
 
     /// The opening request; available once.
@@ -98,14 +94,11 @@ impl NativeConnection {
     }
 
     /// Sends a string as text, or the exact bytes of an ArrayBuffer, typed array, Buffer or DataView as binary.
-    /// Returns false when the connection is closing (the data is dropped).
+    /// Returns false when the connection is closing or closed (the data is dropped).
     #[napi]
     pub fn send(&self, env: Env, data: Unknown<'_>) -> Result<bool> {
-        let state = self.conn.state();
-        if state == CLOSED {
-            return Err(closed_error());
-        }
-        if state == CONNECTING {
+        // Closed or closing natively while JavaScript has not seen the close event yet: the frame is dropped.
+        if self.conn.state() == CONNECTING {
             return Err(Error::from_reason("Connection is not open yet."));
         }
         let queued = unsafe {

@@ -15,7 +15,7 @@ use tokio::time::{sleep, sleep_until, timeout, Instant};
 use super::listener::Server;
 use super::outbox::{Flushed, Outbox};
 use super::runtime::runtime;
-use super::{Event, Sink};
+use super::{Event, EventSink, Sink};
 use crate::protocol::close::{ABNORMAL, GOING_AWAY};
 use crate::protocol::frame::{apply_mask, encode_header, OP_PONG};
 use crate::protocol::handshake::{self, Request, Upgrade};
@@ -55,7 +55,8 @@ pub struct Conn {
     decision: Mutex<Option<oneshot::Sender<bool>>>,
     /// Wakes the reader when something outside it changed (a close was queued).
     wake_reader: Notify,
-    sink: Mutex<Sink>,
+    /// Where events go; `None` once `Closed` went out, so that nothing follows it.
+    sink: Mutex<Option<Sink>>,
 }
 
 /// Why the read loop ended.
@@ -99,7 +100,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         handshake: Mutex::new(Some(Box::new(Handshake { request, upgrade }))),
         decision: Mutex::new(Some(decide)),
         wake_reader: Notify::new(),
-        sink: Mutex::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
+        sink: Mutex::new(Some(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() })),
         server: server.clone(),
     });
     let id = server.track(&conn);
@@ -112,7 +113,7 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
     } else {
         let _ = timeout(server.config.close_timeout, conn.outbox.finish(&conn.stream)).await;
         conn.state.store(CLOSED, Ordering::Release);
-        conn.sink().deliver_one(Event::Closed { code: ABNORMAL, reason: String::new() });
+        conn.emit_closed(ABNORMAL, String::new());
     }
     server.untrack(id);
 }
@@ -187,12 +188,37 @@ impl Conn {
         self.state.load(Ordering::Acquire)
     }
 
-    pub fn sink(&self) -> Sink {
-        self.sink.lock().unwrap().clone()
+    /// The slot JavaScript knows this connection by (meaningless once it closed).
+    pub fn slot(&self) -> u32 {
+        self.sink.lock().unwrap().as_ref().map_or(u32::MAX, |s| s.slot)
+    }
+
+    /// Hands `events` to the consumer, in order with every other thread's; false if it is gone or the
+    /// connection already reported its close.
+    fn emit(&self, events: &mut Vec<Event>) -> bool {
+        let sink = self.sink.lock().unwrap();
+        match sink.as_ref() {
+            Some(sink) => sink.deliver(events),
+            None => {
+                events.clear();
+                false
+            }
+        }
+    }
+
+    /// The last event: nothing is delivered after it.
+    fn emit_closed(&self, code: u16, reason: String) {
+        if let Some(sink) = self.sink.lock().unwrap().take() {
+            sink.deliver_one(Event::Closed { code, reason });
+        }
     }
 
     pub fn take_handshake(&self) -> Option<Box<Handshake>> {
         self.handshake.lock().unwrap().take()
+    }
+
+    fn consumer(&self) -> Option<Arc<dyn EventSink>> {
+        self.sink.lock().unwrap().as_ref().map(|s| s.consumer.clone())
     }
 
     fn mask(&self) -> Option<[u8; 4]> {
@@ -281,7 +307,7 @@ impl Conn {
             if let Ok(rt) = runtime(None) {
                 rt.spawn(async move {
                     if conn.outbox.write_pending(&conn.stream).await.is_ok() && conn.state() == OPEN {
-                        conn.sink().deliver_one(Event::Drain);
+                        conn.emit(&mut vec![Event::Drain]);
                     }
                 });
             }
@@ -312,7 +338,7 @@ impl Conn {
             Ending::Dropped => (ABNORMAL, String::new()),
         };
         self.state.store(CLOSED, Ordering::Release);
-        self.sink().deliver_one(Event::Closed { code, reason });
+        self.emit_closed(code, reason);
     }
 
     async fn read_loop(self: &Arc<Self>, buf: &mut BytesMut) -> Ending {
@@ -341,9 +367,9 @@ impl Conn {
                 close_deadline = Some(Instant::now() + self.server.config.close_timeout);
             }
             let deadline = close_deadline.unwrap_or_else(far_future);
-            let backlog = self.sink().consumer.clone();
+            let Some(consumer) = self.consumer() else { return Ending::Dropped };
             tokio::select! {
-                _ = backlog.backlog().room() => {}
+                _ = consumer.backlog().room() => {}
                 _ = self.wake_reader.notified() => continue,
                 _ = sleep_until(deadline) => return Ending::Dropped,
             }
@@ -377,12 +403,13 @@ impl Conn {
         if events.is_empty() {
             return true;
         }
-        let sink = self.sink();
-        sink.consumer.backlog().add(events.iter().map(Event::weight).sum());
+        if let Some(consumer) = self.consumer() {
+            consumer.backlog().add(events.iter().map(Event::weight).sum());
+        }
         if events.iter().any(|e| matches!(e, Event::Ping(_))) {
             self.flush_now();
         }
-        sink.deliver(events)
+        self.emit(events)
     }
 }
 
