@@ -233,6 +233,21 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
         return Ok(false);
     }
     let full = events.len() == BATCH;
+    let mut barriers = Vec::new();
+    let events: Vec<(u32, Event)> = events
+        .into_iter()
+        .filter_map(|(slot, event)| match event {
+            Event::Barrier(handled) => {
+                barriers.push(handled);
+                None
+            }
+            event => Some((slot, event)),
+        })
+        .collect();
+    if events.is_empty() {
+        resolve(barriers);
+        return Ok(full);
+    }
     let array = values::array(env, events.len() * 2)?;
     let mut ended = Vec::new();
     for (i, (slot, event)) in events.into_iter().enumerate() {
@@ -260,6 +275,7 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
                 ended.push(slot);
                 (KIND_SERVER_CLOSED, values::undefined(env)?)
             }
+            Event::Barrier(_) => unreachable!("taken out above"),
         };
         values::set_element(env, array, (2 * i) as u32, values::uint32(env, slot << 4 | kind)?)?;
         values::set_element(env, array, (2 * i + 1) as u32, payload)?;
@@ -271,8 +287,16 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
         pump.free_slot(slot);
         release(env, pump);
     }
+    resolve(barriers);
     if status != sys::Status::napi_ok {
         return Err(Error::from_reason("dispatch threw"));
     }
     Ok(full)
+}
+
+/// Tells the connections waiting on these barriers that everything before them was handled.
+fn resolve(barriers: Vec<tokio::sync::oneshot::Sender<()>>) {
+    for handled in barriers {
+        let _ = handled.send(());
+    }
 }

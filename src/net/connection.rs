@@ -317,6 +317,13 @@ impl Conn {
     /// The open connection: reads and dispatches until it closes, then reports how.
     async fn run(self: Arc<Self>, mut buf: BytesMut) {
         let ending = self.read_loop(&mut buf).await;
+        if !matches!(ending, Ending::Dropped) {
+            // Let the application answer the messages that came before the close, as a single-threaded server would.
+            let (handled, wait) = oneshot::channel();
+            if self.emit(&mut vec![Event::Barrier(handled)]) {
+                let _ = timeout(self.server.config.close_timeout, wait).await;
+            }
+        }
         let (code, reason) = match ending {
             Ending::PeerClosed(code, reason) => {
                 // Echo the close (a no-op if ours went first), then close TCP: the server closes first (§7.1.1).

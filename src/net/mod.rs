@@ -28,6 +28,9 @@ pub enum Event {
     Closed { code: u16, reason: String },
     /// The server stopped listening; always its last event.
     ServerClosed,
+    /// Not shown to the consumer: resolved once every event before it was handled (and the replies those
+    /// handlers queued are in the outbox).
+    Barrier(tokio::sync::oneshot::Sender<()>),
 }
 
 impl Event {

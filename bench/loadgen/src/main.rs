@@ -62,15 +62,40 @@ fn parse_args() -> Args {
     a
 }
 
-/// The payload of message `seq`: printable ASCII (valid text), different for every sequence number.
-fn fill_payload(out: &mut Vec<u8>, seq: u64, size: usize) {
-    out.clear();
-    let mut x = seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for _ in 0..size {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.push(b' ' + (x % 95) as u8);
+/// Distinct payloads cycle with this period, so a lost, repeated or reordered echo shows as a mismatch.
+const PERIOD: usize = 251;
+
+/// Printable ASCII (valid text) to cut payloads from: message `seq` is `pattern[offset(seq)..][..size]`.
+fn make_pattern(size: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..size + PERIOD)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b' ' + (x % 95) as u8
+        })
+        .collect()
+}
+
+fn payload_of(pattern: &[u8], seq: u64, size: usize) -> &[u8] {
+    let offset = (seq % PERIOD as u64) as usize;
+    &pattern[offset..offset + size]
+}
+
+/// XORs with the mask eight bytes at a time.
+fn mask_into(out: &mut Vec<u8>, payload: &[u8], mask: [u8; 4]) {
+    let key = u64::from_ne_bytes([mask[0], mask[1], mask[2], mask[3], mask[0], mask[1], mask[2], mask[3]]);
+    let start = out.len();
+    out.extend_from_slice(payload);
+    let body = &mut out[start..];
+    let mut chunks = body.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let v = u64::from_ne_bytes((&*c).try_into().unwrap()) ^ key;
+        c.copy_from_slice(&v.to_ne_bytes());
+    }
+    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
+        *b ^= mask[i & 3];
     }
 }
 
@@ -87,7 +112,7 @@ fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
         out.extend_from_slice(&(len as u64).to_be_bytes());
     }
     out.extend_from_slice(&mask);
-    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+    mask_into(out, payload, mask);
 }
 
 /// Parses one unmasked server frame at the front of `buf`: (opcode, payload range, total length).
@@ -150,8 +175,8 @@ async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
     let opcode = if args.binary { 2 } else { 1 };
     let (mut next_send, mut next_recv) = (0u64, 0u64);
     let mut sent_at = vec![Instant::now(); args.inflight];
-    let mut expected = Vec::with_capacity(args.size);
-    let mut payload = Vec::with_capacity(args.size);
+    let pattern = make_pattern(args.size);
+    let seq_base = id * 17;
     let mut wbuf = Vec::new();
     let mut rng = id.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
     let mut chunk = vec![0u8; 256 * 1024];
@@ -160,11 +185,10 @@ async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
         if now < stop {
             wbuf.clear();
             while next_send < next_recv + args.inflight as u64 {
-                fill_payload(&mut payload, next_send ^ (id << 40), args.size);
                 rng ^= rng << 13;
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
-                write_frame(&mut wbuf, opcode, &payload, (rng as u32).to_ne_bytes());
+                write_frame(&mut wbuf, opcode, payload_of(&pattern, seq_base + next_send, args.size), (rng as u32).to_ne_bytes());
                 sent_at[(next_send % args.inflight as u64) as usize] = now;
                 next_send += 1;
             }
@@ -186,9 +210,8 @@ async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
         let mut consumed = 0;
         let arrived = Instant::now();
         while let Some((op, range, total)) = parse_frame(&rbuf[consumed..]) {
-            fill_payload(&mut expected, next_recv ^ (id << 40), args.size);
             let body = &rbuf[consumed + range.start..consumed + range.end];
-            if op != opcode || body != expected.as_slice() {
+            if op != opcode || body != payload_of(&pattern, seq_base + next_recv, args.size) {
                 stats.errors += 1;
             }
             let t0 = sent_at[(next_recv % args.inflight as u64) as usize];
