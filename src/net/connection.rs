@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
@@ -131,14 +132,30 @@ async fn read_request(stream: &TcpStream, buf: &mut BytesMut, max: usize) -> Res
     }
 }
 
-/// One read into `buf`; Ok(0) at end of stream.
+/// One read into `buf`; Ok(0) at end of stream. A read that does not fill the space offered shows the socket is
+/// drained, so readiness is cleared then and the next call waits instead of paying for a read that finds nothing.
 async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
     loop {
         stream.readable().await?;
         buf.reserve(READ_CHUNK);
-        match stream.try_read_buf(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            result => return result,
+        let spare = buf.spare_capacity_mut();
+        let offered = spare.len();
+        let mut got = 0;
+        let result = stream.try_io(Interest::READABLE, || {
+            got = socket2::SockRef::from(stream).recv(spare)?;
+            if got > 0 && got < offered {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(got)
+        });
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got == 0 => continue,
+            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
+            _ => {
+                // SAFETY: recv initialised `got` bytes of the spare capacity.
+                unsafe { buf.set_len(buf.len() + got) };
+                return Ok(got);
+            }
         }
     }
 }
