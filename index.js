@@ -29,7 +29,7 @@ function parseServerArgs(args) {
   const onconnect = typeof args[i] === 'function' ? args[i] : undefined;
   for (const [name, type] of [
     ['url', 'string'], ['address', 'string'], ['port', 'integer'], ['masking', 'boolean'],
-    ['perMessageDeflate', 'boolean'], ['perMessageDeflateAllow', 'boolean'], ['maxPayload', 'number'],
+    ['perMessageDeflateAllow', 'boolean'], ['maxPayload', 'number'],
     ['maxReceivedFrameSize', 'number'], ['maxReceivedMessageSize', 'number'], ['noDelay', 'boolean'],
     ['threads', 'integer'], ['handshakeTimeout', 'integer'], ['closeTimeout', 'integer'],
     ['cert', 'pem'], ['key', 'pem'], ['ca', 'pem'], ['passphrase', 'string'], ['host', 'string'], ['hosts', 'array'],
@@ -52,8 +52,43 @@ function parseServerArgs(args) {
     native: {
       address, port, maxPayload, noDelay: options.noDelay, masking: options.masking, threads: options.threads,
       handshakeTimeout: options.handshakeTimeout, closeTimeout: options.closeTimeout,
+      deflate: deflateOptions(options.perMessageDeflate, options.perMessageDeflateAllow),
     },
     onconnect,
+  };
+}
+
+/**
+ * permessage-deflate: sack's `perMessageDeflate: true` (accept and compress replies) and `perMessageDeflateAllow:
+ * true` (accept, reply uncompressed), or ws's object form for finer control.
+ */
+function deflateOptions(deflate, allow) {
+  if (deflate === undefined || deflate === false) return allow ? { compress: false } : undefined;
+  if (deflate === true) return { compress: true };
+  if (deflate === null || typeof deflate !== 'object') {
+    throw new TypeError("Server option 'perMessageDeflate' must be a boolean or an object");
+  }
+  const zlib = deflate.zlibDeflateOptions || {};
+  const bits = (name) => {
+    const v = deflate[name];
+    if (v === undefined || v === true || v === false) return undefined;
+    if (!Number.isInteger(v) || v < 8 || v > 15) throw new RangeError(`perMessageDeflate.${name} must be 8 to 15`);
+    return v;
+  };
+  const level = zlib.level ?? deflate.level;
+  if (level !== undefined && (!Number.isInteger(level) || level < -1 || level > 9)) {
+    throw new RangeError('perMessageDeflate level must be -1 to 9');
+  }
+  const threshold = deflate.threshold ?? 1024;
+  if (!Number.isInteger(threshold) || threshold < 0) throw new RangeError('perMessageDeflate.threshold must be a non-negative integer');
+  return {
+    compress: true,
+    serverNoContextTakeover: Boolean(deflate.serverNoContextTakeover),
+    clientNoContextTakeover: Boolean(deflate.clientNoContextTakeover),
+    serverMaxWindowBits: bits('serverMaxWindowBits'),
+    clientMaxWindowBits: bits('clientMaxWindowBits'),
+    threshold,
+    level: level === undefined || level === -1 ? undefined : level,
   };
 }
 
@@ -109,6 +144,7 @@ class Connection {
     this.connection = connectionInfo(nativeConn, this.headers);
     this.protocols = hs.protocols;
     this.protocol = undefined;
+    this.extensions = hs.extensions;
   }
 
   // CLOSED only once the close event has been delivered, so that state and events agree.

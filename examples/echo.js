@@ -5,7 +5,9 @@ const { WebSocket } = require('..');
 const host = process.env.HOST || '127.0.0.1';
 const port = Number(process.env.PORT || 8080);
 
-const server = WebSocket.Server({ address: host, port, maxPayload: 64 * 1024 * 1024 });
+// DEFLATE=1 turns on permessage-deflate (RFC 7692).
+const perMessageDeflate = Boolean(process.env.DEFLATE && process.env.DEFLATE !== '0');
+const server = WebSocket.Server({ address: host, port, maxPayload: 64 * 1024 * 1024, perMessageDeflate });
 server.onconnect = function (ws) {
   ws.onmessage = (msg) => ws.send(msg);
 };

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 
@@ -28,6 +29,8 @@ pub struct HandshakeInfo {
     /// Sub-protocols offered in `Sec-WebSocket-Protocol`, in order.
     pub protocols: Vec<String>,
     pub version: u32,
+    /// The negotiated `Sec-WebSocket-Extensions` answer ('' when none).
+    pub extensions: String,
 }
 
 #[napi(object)]
@@ -66,6 +69,7 @@ impl NativeConnection {
             headers: h.request.headers.into_iter().flat_map(|(n, v)| [n, v]).collect(),
             protocols: h.upgrade.protocols,
             version: h.upgrade.version as u32,
+            extensions: h.extensions.unwrap_or_default(),
         })
     }
 
@@ -103,9 +107,15 @@ impl NativeConnection {
         }
         let queued = unsafe {
             match values::payload(env.raw(), data.raw())? {
+                Some(Payload::Text(len)) if self.conn.compresses(len) => {
+                    let mut text = BytesMut::with_capacity(len + 1);
+                    values::write_utf8(env.raw(), data.raw(), len, &mut text);
+                    self.conn.queue_compressed(OP_TEXT, &text)
+                }
                 Some(Payload::Text(len)) => {
                     self.conn.queue_frame(OP_TEXT, len, |buf| values::write_utf8(env.raw(), data.raw(), len, buf))
                 }
+                Some(Payload::Binary(bytes)) if self.conn.compresses(bytes.len()) => self.conn.queue_compressed(OP_BINARY, bytes),
                 Some(Payload::Binary(bytes)) => self.conn.queue_frame(OP_BINARY, bytes.len(), |buf| buf.extend_from_slice(bytes)),
                 None => {
                     return Err(Error::new(
@@ -129,7 +139,7 @@ impl NativeConnection {
             Some(value) => match unsafe { values::payload(env.raw(), value.raw())? } {
                 Some(Payload::Binary(bytes)) => bytes.to_vec(),
                 Some(Payload::Text(len)) => {
-                    let mut buf = bytes::BytesMut::new();
+                    let mut buf = BytesMut::new();
                     unsafe { values::write_utf8(env.raw(), value.raw(), len, &mut buf) };
                     buf.to_vec()
                 }

@@ -11,6 +11,7 @@ use super::connection::{socket_address, SocketAddress};
 use super::pump;
 use crate::net::listener::{listen, Server, ServerConfig};
 use crate::net::{EventSink, Sink};
+use crate::protocol::deflate::DeflateConfig;
 
 /// Options after the JavaScript face has checked and defaulted them.
 #[napi(object)]
@@ -26,6 +27,42 @@ pub struct NativeServerOptions {
     pub backlog: Option<i32>,
     pub threads: Option<u32>,
     pub bad_version_status: Option<u32>,
+    /// permessage-deflate; absent: the extension is not negotiated.
+    pub deflate: Option<NativeDeflateOptions>,
+}
+
+#[napi(object)]
+pub struct NativeDeflateOptions {
+    /// Compress outgoing messages (false: accept compressed input only).
+    pub compress: bool,
+    pub server_no_context_takeover: Option<bool>,
+    pub client_no_context_takeover: Option<bool>,
+    pub server_max_window_bits: Option<u32>,
+    pub client_max_window_bits: Option<u32>,
+    pub threshold: Option<u32>,
+    pub level: Option<u32>,
+}
+
+fn window_bits(bits: Option<u32>, name: &str) -> Result<Option<u8>> {
+    match bits {
+        None => Ok(None),
+        Some(b @ 8..=15) => Ok(Some(b as u8)),
+        Some(b) => Err(Error::new(Status::InvalidArg, format!("{name} must be 8 to 15, got {b}"))),
+    }
+}
+
+impl NativeDeflateOptions {
+    fn config(&self) -> Result<DeflateConfig> {
+        Ok(DeflateConfig {
+            compress: self.compress,
+            server_no_context_takeover: self.server_no_context_takeover.unwrap_or(false),
+            client_no_context_takeover: self.client_no_context_takeover.unwrap_or(false),
+            server_max_window_bits: window_bits(self.server_max_window_bits, "serverMaxWindowBits")?,
+            client_max_window_bits: window_bits(self.client_max_window_bits, "clientMaxWindowBits")?,
+            threshold: self.threshold.unwrap_or(1024) as usize,
+            level: self.level.unwrap_or(6).min(9),
+        })
+    }
 }
 
 #[napi]
@@ -57,6 +94,7 @@ impl NativeServer {
             no_delay: options.no_delay.unwrap_or(true),
             masking: options.masking.unwrap_or(false),
             bad_version_status: options.bad_version_status.unwrap_or(426) as u16,
+            deflate: options.deflate.as_ref().map(NativeDeflateOptions::config).transpose()?,
         };
         let sink = Sink { consumer: pump.clone(), slot: pump.new_slot() };
         let threads = options.threads.map(|n| n as usize);

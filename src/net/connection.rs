@@ -19,6 +19,7 @@ use super::runtime::runtime;
 use super::{Event, EventSink, Sink};
 use crate::protocol::close::{ABNORMAL, GOING_AWAY};
 use crate::protocol::frame::{apply_mask, encode_header, OP_PONG};
+use crate::protocol::deflate::{self, Deflater, Negotiated};
 use crate::protocol::handshake::{self, Request, Upgrade};
 use crate::protocol::receiver::{Message, Receiver};
 use crate::protocol::sender::encode_close;
@@ -33,6 +34,8 @@ pub const CLOSED: u8 = 3;
 const READ_CHUNK: usize = 16 * 1024;
 /// How long aggregated sends wait for company before they are written.
 const AGGREGATE_DELAY: Duration = Duration::from_millis(2);
+/// How often a quiet connection checks whether its compressor can be released.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// After a failure, how long the peer gets to read our close frame before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(2);
 
@@ -40,6 +43,18 @@ const LINGER: Duration = Duration::from_secs(2);
 pub struct Handshake {
     pub request: Request,
     pub upgrade: Upgrade,
+    /// The `Sec-WebSocket-Extensions` answer, when an extension was negotiated.
+    pub extensions: Option<String>,
+}
+
+/// The sending half of permessage-deflate on a connection.
+struct Compression {
+    deflater: Mutex<Deflater>,
+    /// Compress at all (false: the extension is accepted for input only).
+    enabled: bool,
+    threshold: usize,
+    /// Set by every compression, cleared by the idle check: a compressor unused for a whole check is released.
+    used: AtomicBool,
 }
 
 pub struct Conn {
@@ -48,7 +63,10 @@ pub struct Conn {
     pub local: SocketAddr,
     pub outbox: Outbox,
     server: Arc<Server>,
+    extensions: Option<String>,
     key: String,
+    negotiated: Option<Negotiated>,
+    compression: Option<Compression>,
     state: AtomicU8,
     aggregate: AtomicBool,
     handshake: Mutex<Option<Box<Handshake>>>,
@@ -85,9 +103,29 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         Ok(upgrade) => upgrade,
         Err(rejection) => return refuse(&stream, rejection.status, rejection.reason, rejection.headers).await,
     };
+    let negotiated = match &server.config.deflate {
+        None => None,
+        Some(config) => {
+            let offers: Vec<&str> = request.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions")).map(|(_, v)| v.as_str()).collect();
+            match deflate::negotiate(&offers, config) {
+                Ok(found) => found,
+                Err(_) => return refuse(&stream, 400, "Invalid or unacceptable Sec-WebSocket-Extensions header", &[]).await,
+            }
+        }
+    };
     if server.is_closed() {
         return refuse(&stream, 503, "Server is closing", &[]).await;
     }
+    let compression = match (&negotiated, &server.config.deflate) {
+        (Some((n, _)), Some(config)) => Some(Compression {
+            deflater: Mutex::new(Deflater::new(n, config.level)),
+            enabled: config.compress,
+            threshold: config.threshold,
+            used: AtomicBool::new(false),
+        }),
+        _ => None,
+    };
+    let (negotiated, extensions) = negotiated.map_or((None, None), |(n, answer)| (Some(n), Some(answer)));
     let (decide, decided) = oneshot::channel();
     let server_sink = server.sink.clone();
     let conn = Arc::new(Conn {
@@ -96,9 +134,12 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         local,
         outbox: Outbox::default(),
         key: upgrade.key.clone(),
+        negotiated,
+        compression,
         state: AtomicU8::new(CONNECTING),
         aggregate: AtomicBool::new(false),
-        handshake: Mutex::new(Some(Box::new(Handshake { request, upgrade }))),
+        handshake: Mutex::new(Some(Box::new(Handshake { request, upgrade, extensions: extensions.clone() }))),
+        extensions,
         decision: Mutex::new(Some(decide)),
         wake_reader: Notify::new(),
         sink: Mutex::new(Some(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() })),
@@ -194,6 +235,11 @@ async fn linger(stream: &TcpStream) {
     .await;
 }
 
+thread_local! {
+    /// Scratch space for compressed payloads, reused by every connection sending from this thread.
+    static COMPRESSED: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
+
 /// A random masking key, for servers configured to mask (sack's `masking` option).
 fn random_mask() -> [u8; 4] {
     use std::hash::{BuildHasher, RandomState};
@@ -245,7 +291,7 @@ impl Conn {
     /// Finishes a pending upgrade with a 101; false if it was already decided.
     pub fn accept(self: &Arc<Self>, protocol: Option<&str>) -> bool {
         let Some(decide) = self.decision.lock().unwrap().take() else { return false };
-        let answer = handshake::switching_protocols(&self.key, protocol, None);
+        let answer = handshake::switching_protocols(&self.key, protocol, self.extensions.as_deref());
         self.outbox.push(|buf| buf.extend_from_slice(&answer));
         self.state.store(OPEN, Ordering::Release);
         self.flush_now();
@@ -277,6 +323,45 @@ impl Conn {
                 apply_mask(&mut buf[start..], m, 0);
             }
         })
+    }
+
+    /// Whether a message of `len` bytes goes out compressed (then it is sent with `queue_compressed`).
+    pub fn compresses(&self, len: usize) -> bool {
+        self.compression.as_ref().is_some_and(|c| c.enabled && len >= c.threshold)
+    }
+
+    /// Queues a data message compressed with permessage-deflate (RSV1 set); false unless the connection is open.
+    pub fn queue_compressed(&self, opcode: u8, data: &[u8]) -> bool {
+        let Some(compression) = &self.compression else { return false };
+        if self.state() != OPEN {
+            return false;
+        }
+        compression.used.store(true, Ordering::Relaxed);
+        let mask = self.mask();
+        // The compressor lock is held until the frame is queued: frames must leave in the order they were compressed.
+        let mut deflater = compression.deflater.lock().unwrap();
+        COMPRESSED.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            deflater.compress(data, &mut scratch);
+            self.outbox.push(|buf| {
+                encode_header(buf, true, true, opcode, scratch.len(), mask);
+                let start = buf.len();
+                buf.extend_from_slice(&scratch);
+                if let Some(m) = mask {
+                    apply_mask(&mut buf[start..], m, 0);
+                }
+            })
+        })
+    }
+
+    /// Frees the compressor if it was not used since the last check.
+    fn release_idle_compressor(&self) {
+        if let Some(c) = &self.compression {
+            if !c.used.swap(false, Ordering::Relaxed) {
+                c.deflater.lock().unwrap().release();
+            }
+        }
     }
 
     /// Starts the closing handshake from this side (a pending upgrade is refused instead).
@@ -367,6 +452,9 @@ impl Conn {
 
     async fn read_loop(self: &Arc<Self>, buf: &mut BytesMut) -> Ending {
         let mut receiver = Receiver::new(self.server.config.max_payload);
+        if let Some(n) = &self.negotiated {
+            receiver = receiver.with_deflate(n);
+        }
         let mut events = Vec::new();
         let mut close_deadline: Option<Instant> = None;
         loop {
@@ -404,6 +492,7 @@ impl Conn {
                 },
                 _ = self.wake_reader.notified() => {}
                 _ = sleep_until(deadline) => return Ending::Dropped,
+                _ = sleep(IDLE_CHECK), if self.compression.is_some() => self.release_idle_compressor(),
             }
         }
     }

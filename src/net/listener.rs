@@ -15,6 +15,7 @@ use super::connection::{serve, Conn};
 use super::runtime::runtime;
 use super::{Event, Sink};
 use crate::protocol::close::GOING_AWAY;
+use crate::protocol::deflate::DeflateConfig;
 
 pub struct ServerConfig {
     pub max_payload: usize,
@@ -25,6 +26,8 @@ pub struct ServerConfig {
     pub masking: bool,
     /// The status for an unsupported `Sec-WebSocket-Version`.
     pub bad_version_status: u16,
+    /// permessage-deflate, when the server accepts it.
+    pub deflate: Option<DeflateConfig>,
 }
 
 pub struct Server {

@@ -1,6 +1,7 @@
 //! The sans-IO RFC 6455 protocol: bytes in, messages and bytes out. No sockets, no runtime, no JavaScript.
 
 pub mod close;
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod receiver;

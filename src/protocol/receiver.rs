@@ -5,6 +5,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::close::{self, INVALID_PAYLOAD, MESSAGE_TOO_BIG, PROTOCOL_ERROR};
+use super::deflate::{Inflater, Negotiated};
 use super::frame::{apply_mask, decode_header, FrameHeader, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
 use super::utf8::Utf8Validator;
 use super::ProtocolError;
@@ -27,6 +28,14 @@ pub struct Receiver {
     utf8: Utf8Validator,
     /// Payload bytes of the frame at the front of the buffer that are already unmasked and validated.
     processed: usize,
+    /// Present when permessage-deflate was negotiated.
+    inflater: Option<Inflater>,
+    /// The message being assembled is compressed (RSV1 on its first frame).
+    compressed: bool,
+}
+
+fn invalid_utf8() -> ProtocolError {
+    ProtocolError::new(INVALID_PAYLOAD, "invalid UTF-8 in text")
 }
 
 fn protocol_error(reason: &'static str) -> ProtocolError {
@@ -35,7 +44,21 @@ fn protocol_error(reason: &'static str) -> ProtocolError {
 
 impl Receiver {
     pub fn new(max_payload: usize) -> Self {
-        Receiver { max_payload, fragmented: None, fragments: BytesMut::new(), utf8: Utf8Validator::default(), processed: 0 }
+        Receiver {
+            max_payload,
+            fragmented: None,
+            fragments: BytesMut::new(),
+            utf8: Utf8Validator::default(),
+            processed: 0,
+            inflater: None,
+            compressed: false,
+        }
+    }
+
+    /// Accepts compressed messages with the negotiated parameters.
+    pub fn with_deflate(mut self, negotiated: &Negotiated) -> Self {
+        self.inflater = Some(Inflater::new(negotiated));
+        self
     }
 
     /// Takes the next message from the front of `buf`; `Ok(None)` means more bytes are needed.
@@ -54,8 +77,8 @@ impl Receiver {
                 if let Some(mask) = header.mask {
                     apply_mask(part, mask, self.processed);
                 }
-                if self.is_text(&header) {
-                    self.utf8.feed(part).map_err(|_| ProtocolError::new(INVALID_PAYLOAD, "invalid UTF-8 in text"))?;
+                if self.is_text(&header) && !self.is_compressed(&header) {
+                    self.utf8.feed(part).map_err(|_| invalid_utf8())?;
                 }
                 self.processed = available;
             }
@@ -75,8 +98,18 @@ impl Receiver {
         h.opcode == OP_TEXT || (h.opcode == OP_CONTINUATION && self.fragmented == Some(OP_TEXT))
     }
 
+    /// Whether a data frame belongs to a compressed message (only a message's first frame carries RSV1).
+    fn is_compressed(&self, h: &FrameHeader) -> bool {
+        if h.opcode == OP_CONTINUATION {
+            self.compressed
+        } else {
+            h.rsv1()
+        }
+    }
+
     fn check(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
-        if h.rsv != 0 {
+        let rsv1_allowed = self.inflater.is_some() && matches!(h.opcode, OP_TEXT | OP_BINARY);
+        if h.rsv & 0b011 != 0 || (h.rsv1() && !rsv1_allowed) {
             return Err(protocol_error("reserved bits set"));
         }
         if h.mask.is_none() {
@@ -114,21 +147,35 @@ impl Receiver {
             _ => {}
         }
         let text = self.is_text(h);
-        let data = if h.opcode != OP_CONTINUATION && h.fin {
-            payload
+        let compressed = self.is_compressed(h);
+        if h.opcode != OP_CONTINUATION {
+            if h.fin && !compressed {
+                return self.finish(text, payload); // the common case: whole, uncompressed, no copy
+            }
+            self.fragmented = Some(h.opcode);
+            self.compressed = compressed;
+        }
+        if compressed {
+            let start = self.fragments.len();
+            let inflater = self.inflater.as_mut().expect("RSV1 is refused without the extension");
+            inflater.inflate(&payload, h.fin, self.max_payload, &mut self.fragments)?;
+            if text {
+                self.utf8.feed(&self.fragments[start..]).map_err(|_| invalid_utf8())?;
+            }
         } else {
-            if h.opcode != OP_CONTINUATION {
-                self.fragmented = Some(h.opcode);
-            }
             self.fragments.extend_from_slice(&payload);
-            if !h.fin {
-                return Ok(None);
-            }
-            self.fragmented = None;
-            self.fragments.split().freeze()
-        };
+        }
+        if !h.fin {
+            return Ok(None);
+        }
+        self.fragmented = None;
+        let data = self.fragments.split().freeze();
+        self.finish(text, data)
+    }
+
+    fn finish(&mut self, text: bool, data: Bytes) -> Result<Option<Message>, ProtocolError> {
         if text {
-            self.utf8.finish().map_err(|_| ProtocolError::new(INVALID_PAYLOAD, "invalid UTF-8 in text"))?;
+            self.utf8.finish().map_err(|_| invalid_utf8())?;
             Ok(Some(Message::Text(data)))
         } else {
             Ok(Some(Message::Binary(data)))
@@ -214,6 +261,27 @@ mod tests {
         // Fragments count together.
         let bytes = [client_frame(false, OP_BINARY, &[0u8; 600]), client_frame(true, OP_CONTINUATION, &[0u8; 600])].concat();
         assert_eq!(read_all(&mut Receiver::new(1000), &bytes).unwrap_err().code, MESSAGE_TOO_BIG);
+    }
+
+    #[test]
+    fn inflates_compressed_messages_and_refuses_rsv1_where_it_is_not_allowed() {
+        use crate::protocol::deflate::Deflater;
+        let n = Negotiated { server_no_context_takeover: false, client_no_context_takeover: false, server_max_window_bits: 15, client_max_window_bits: 15 };
+        let mut wire = BytesMut::new();
+        Deflater::new(&n, 6).compress("Hello compressed wörld".as_bytes(), &mut wire);
+        let (a, b) = wire.split_at(wire.len() / 2);
+        let mut first = client_frame(false, OP_TEXT, a);
+        first[0] |= 0x40;
+        let bytes = [first, client_frame(true, OP_PING, b""), client_frame(true, OP_CONTINUATION, b)].concat();
+        let got = read_all(&mut Receiver::new(1024).with_deflate(&n), &bytes).unwrap();
+        assert_eq!(got, vec![Message::Ping(Bytes::new()), Message::Text(Bytes::from("Hello compressed wörld"))]);
+        let mut cont = client_frame(true, OP_CONTINUATION, b"x");
+        cont[0] |= 0x40;
+        let bad = [client_frame(false, OP_TEXT, b"a"), cont].concat();
+        assert_eq!(read_all(&mut Receiver::new(1024).with_deflate(&n), &bad).unwrap_err().code, PROTOCOL_ERROR);
+        let mut ping = client_frame(true, OP_PING, b"");
+        ping[0] |= 0x40;
+        assert_eq!(read_all(&mut Receiver::new(1024).with_deflate(&n), &ping).unwrap_err().code, PROTOCOL_ERROR);
     }
 
     #[test]
