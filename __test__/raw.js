@@ -33,14 +33,14 @@ function parseFrames(buf) {
     if (len === 126) { len = buf.readUInt16BE(pos + 2); start += 2; }
     else if (len === 127) { len = Number(buf.readBigUInt64BE(pos + 2)); start += 8; }
     if (buf.length < start + len) break;
-    frames.push({ fin: !!(buf[pos] & 0x80), opcode: buf[pos] & 0x0f, payload: buf.subarray(start, start + len) });
+    frames.push({ fin: !!(buf[pos] & 0x80), rsv1: !!(buf[pos] & 0x40), opcode: buf[pos] & 0x0f, payload: buf.subarray(start, start + len) });
     pos = start + len;
   }
   return frames;
 }
 
 /** Opens a raw connection through the upgrade; resolves with { socket, frames(): Promise<all frames until close> }. */
-function rawConnect(port, path = '/') {
+function rawConnect(port, path = '/', extraHeaders = '') {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     let buf = Buffer.alloc(0);
@@ -49,7 +49,7 @@ function rawConnect(port, path = '/') {
     socket.on('error', () => {});
     socket.on('connect', () => socket.write(
       `GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`));
+      `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${extraHeaders}\r\n`));
     socket.on('data', (chunk) => {
       buf = Buffer.concat([buf, chunk]);
       if (upgraded) return;
@@ -57,8 +57,20 @@ function rawConnect(port, path = '/') {
       if (end < 0) return;
       if (!buf.subarray(0, 12).toString().startsWith('HTTP/1.1 101')) return reject(new Error(buf.toString()));
       upgraded = true;
+      const head = buf.subarray(0, end + 4).toString('latin1');
       buf = buf.subarray(end + 4);
-      resolve({ socket, closed: () => ended, received: () => parseFrames(buf) });
+      const received = () => parseFrames(buf);
+      /** Resolves with the first `n` frames once they are in, or rejects after `ms`. */
+      const frames = (n, ms = 5000) => new Promise((res, rej) => {
+        const started = Date.now();
+        (function poll() {
+          const got = received();
+          if (got.length >= n) return res(got.slice(0, n));
+          if (Date.now() - started > ms) return rej(new Error(`got ${got.length} of ${n} frames`));
+          setTimeout(poll, 10);
+        })();
+      });
+      resolve({ socket, head, closed: () => ended, received, frames });
     });
   });
 }

@@ -34,7 +34,7 @@ pub const CLOSED: u8 = 3;
 const READ_CHUNK: usize = 16 * 1024;
 /// How long aggregated sends wait for company before they are written.
 const AGGREGATE_DELAY: Duration = Duration::from_millis(2);
-/// How often a quiet connection checks whether its compressor can be released.
+/// How often a quiet connection checks whether its compression states can be released.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// After a failure, how long the peer gets to read our close frame before the socket is dropped.
 const LINGER: Duration = Duration::from_secs(2);
@@ -358,8 +358,8 @@ impl Conn {
     /// Frees the compressor if it was not used since the last check.
     fn release_idle_compressor(&self) {
         if let Some(c) = &self.compression {
-            if !c.used.swap(false, Ordering::Relaxed) {
-                c.deflater.lock().unwrap().release();
+            if !c.used.swap(false, Ordering::Relaxed) && c.deflater.lock().unwrap().release() {
+                super::memory::released();
             }
         }
     }
@@ -475,6 +475,10 @@ impl Conn {
             if !self.deliver(&mut events) {
                 return Ending::Failed(ProtocolError::new(GOING_AWAY, ""));
             }
+            if buf.is_empty() {
+                // Nothing partial is waiting: drop the read buffer, so a quiet connection holds none.
+                *buf = BytesMut::new();
+            }
             if close_deadline.is_none() && self.state() == CLOSING {
                 close_deadline = Some(Instant::now() + self.server.config.close_timeout);
             }
@@ -492,7 +496,12 @@ impl Conn {
                 },
                 _ = self.wake_reader.notified() => {}
                 _ = sleep_until(deadline) => return Ending::Dropped,
-                _ = sleep(IDLE_CHECK), if self.compression.is_some() => self.release_idle_compressor(),
+                _ = sleep(IDLE_CHECK), if self.compression.is_some() => {
+                    self.release_idle_compressor();
+                    if receiver.release_idle() {
+                        super::memory::released();
+                    }
+                }
             }
         }
     }

@@ -4,6 +4,7 @@
 pub mod backlog;
 pub mod connection;
 pub mod listener;
+pub mod memory;
 pub mod outbox;
 pub mod runtime;
 

@@ -9,7 +9,7 @@ use bytes::{Buf, BytesMut};
 use tokio::net::TcpStream;
 
 /// Above this, an emptied buffer is given back rather than kept for the next frames.
-const KEEP_CAPACITY: usize = 64 * 1024;
+const KEEP_CAPACITY: usize = 4 * 1024;
 
 #[derive(Default)]
 struct Queue {

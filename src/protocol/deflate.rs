@@ -228,37 +228,59 @@ impl Deflater {
         }
     }
 
-    /// Frees the compression state (it is recreated when needed).
-    pub fn release(&mut self) {
-        self.state = None;
+    /// Frees the compression state (it is recreated when needed); true if there was one.
+    pub fn release(&mut self) -> bool {
+        self.state.take().is_some()
     }
 
 }
 
-/// Inflates incoming messages frame by frame, never past `max` bytes of output.
+/// Inflates incoming messages frame by frame, never past `max` bytes of output. With context takeover the
+/// peer may refer back to its earlier messages, so their last bytes (at most one window) are kept: that lets
+/// an idle connection drop the inflate state and rebuild it later from this history as a preset dictionary.
 pub struct Inflater {
     state: Option<Decompress>,
     window_bits: u8,
     no_context_takeover: bool,
+    history: Vec<u8>,
+    /// Set by every message, cleared by the idle check.
+    used: bool,
 }
 
 impl Inflater {
     pub fn new(n: &Negotiated) -> Self {
         // A bigger window than the peer's always decodes its stream; zlib-rs inflate takes 9 to 15.
-        Inflater { state: None, window_bits: n.client_max_window_bits.max(9), no_context_takeover: n.client_no_context_takeover }
+        Inflater {
+            state: None,
+            window_bits: n.client_max_window_bits.max(9),
+            no_context_takeover: n.client_no_context_takeover,
+            history: Vec::new(),
+            used: false,
+        }
     }
 
     /// Inflates one frame's payload of a compressed message onto `out`; `last` marks the message's final frame.
     /// Stops with 1009 as soon as the output would pass `max`, without inflating the rest.
     pub fn inflate(&mut self, data: &[u8], last: bool, max: usize, out: &mut BytesMut) -> Result<(), ProtocolError> {
-        let bits = self.window_bits;
-        let state = self.state.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        self.used = true;
+        let message_start = out.len();
+        let (bits, history) = (self.window_bits, &self.history);
+        let state = self.state.get_or_insert_with(|| {
+            let mut state = Decompress::new_with_window_bits(false, bits);
+            if !history.is_empty() {
+                // Cannot fail on a fresh raw inflater.
+                let _ = state.set_dictionary(history);
+            }
+            state
+        });
         let tail: &[u8] = if last { &TAIL } else { &[] };
         for input in [data, tail] {
             let first_in = state.total_in();
             loop {
                 let consumed = (state.total_in() - first_in) as usize;
-                let room = (max + 1).saturating_sub(out.len()).min(64 * 1024);
+                // Grow in steps proportional to the input, so a small message does not reserve a large buffer.
+                let step = (input.len() * 4).clamp(1024, 64 * 1024);
+                let room = (max + 1).saturating_sub(out.len()).min(step);
                 let mut result = Ok(Status::Ok);
                 let (written, offered) = with_spare(out, room, |spare| {
                     let before = state.total_out();
@@ -280,16 +302,37 @@ impl Inflater {
                 }
             }
         }
-        if last && self.no_context_takeover {
-            self.state = None;
+        if last {
+            if self.no_context_takeover {
+                self.state = None;
+            } else {
+                self.remember(&out[message_start..]);
+            }
         }
         Ok(())
     }
 
-    pub fn release_if_stateless(&mut self) {
-        if self.no_context_takeover {
-            self.state = None;
+    /// Keeps the last window of everything inflated so far.
+    fn remember(&mut self, message: &[u8]) {
+        let window = 1usize << self.window_bits;
+        if message.len() >= window {
+            self.history.clear();
+            self.history.extend_from_slice(&message[message.len() - window..]);
+        } else {
+            let excess = (self.history.len() + message.len()).saturating_sub(window);
+            self.history.drain(..excess);
+            self.history.extend_from_slice(message);
         }
+    }
+
+    /// Drops the inflate state if no message came since the last call; only the history stays. True if it did.
+    pub fn release_idle(&mut self) -> bool {
+        if !std::mem::take(&mut self.used) && self.state.is_some() {
+            self.state = None;
+            self.history.shrink_to_fit();
+            return true;
+        }
+        false
     }
 }
 
@@ -363,6 +406,29 @@ mod tests {
                 assert_eq!(&out[..], message.as_bytes());
             }
         }
+    }
+
+    #[test]
+    fn an_idle_inflater_rebuilds_its_window_from_history() {
+        let n = Negotiated { server_no_context_takeover: false, client_no_context_takeover: false, server_max_window_bits: 15, client_max_window_bits: 15 };
+        let mut d = Deflater::new(&n, 6);
+        let mut i = Inflater::new(&n);
+        let first = "the same words again and again ".repeat(20);
+        let mut wire = BytesMut::new();
+        d.compress(first.as_bytes(), &mut wire);
+        i.inflate(&wire, true, 1 << 20, &mut BytesMut::new()).unwrap();
+        i.release_idle(); // used since the last check: kept
+        assert!(i.state.is_some());
+        i.release_idle();
+        assert!(i.state.is_none());
+        assert_eq!(i.history, first.as_bytes());
+        // The next message refers back into the first one; the rebuilt inflater must still decode it.
+        wire.clear();
+        d.compress(first.as_bytes(), &mut wire);
+        assert!(wire.len() < 20);
+        let mut out = BytesMut::new();
+        i.inflate(&wire, true, 1 << 20, &mut out).unwrap();
+        assert_eq!(&out[..], first.as_bytes());
     }
 
     #[test]

@@ -61,6 +61,11 @@ impl Receiver {
         self
     }
 
+    /// Frees the inflate state of a connection that received nothing since the last call; true if it did.
+    pub fn release_idle(&mut self) -> bool {
+        self.inflater.as_mut().is_some_and(Inflater::release_idle)
+    }
+
     /// Takes the next message from the front of `buf`; `Ok(None)` means more bytes are needed.
     pub fn read(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, ProtocolError> {
         loop {
@@ -169,7 +174,8 @@ impl Receiver {
             return Ok(None);
         }
         self.fragmented = None;
-        let data = self.fragments.split().freeze();
+        // Take the whole buffer, spare capacity included: an idle connection keeps no assembly buffer.
+        let data = std::mem::take(&mut self.fragments).freeze();
         self.finish(text, data)
     }
 
