@@ -1,7 +1,7 @@
 'use strict';
 // Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
 // With two or more cores the server process is pinned to core 0 and the load generator to core 1.
-// Usage: npm run bench [-- --seconds 5 --only small]
+// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate]
 const { spawn, execFileSync } = require('child_process');
 const path = require('path');
 const os = require('os');
@@ -19,6 +19,7 @@ const SCENARIOS = [
   { id: 'small', name: '32 B text, 64 conns x 8 in flight', conns: 64, size: 32, inflight: 8 },
   { id: '16k', name: '16 KiB binary, 16 conns x 4 in flight', conns: 16, size: 16384, inflight: 4, binary: true },
   { id: '1m', name: '1 MiB binary, 4 conns x 2 in flight', conns: 4, size: 1 << 20, inflight: 2, binary: true },
+  { id: 'deflate', name: '16 KiB JSON, deflate, 16 conns x 4', conns: 16, size: 16384, inflight: 4, deflate: true },
 ].filter((s) => !only || only.split(',').includes(s.id));
 
 const SERVERS = [
@@ -42,10 +43,11 @@ function buildLoadgen() {
   return path.join(root, 'target', 'release', 'ferrows-loadgen');
 }
 
-function startServer(script, port) {
+function startServer(script, port, deflate) {
   return new Promise((resolve, reject) => {
     const [cmd, args] = onCore(0, process.execPath, [path.join(root, script)]);
-    const child = spawn(cmd, args, { env: { ...process.env, HOST: '127.0.0.1', PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const env = { ...process.env, HOST: '127.0.0.1', PORT: String(port), DEFLATE: deflate ? '1' : '0' };
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
     const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 10000);
     child.stdout.on('data', (chunk) => {
       if (String(chunk).includes('listening')) {
@@ -61,6 +63,7 @@ function runLoad(loadgen, port, s) {
   const args = ['--url', `ws://127.0.0.1:${port}/`, '--conns', s.conns, '--size', s.size, '--inflight', s.inflight,
     '--seconds', seconds, '--warmup', 1].map(String);
   if (s.binary) args.push('--binary');
+  if (s.deflate) args.push('--deflate', '--json');
   const [cmd, cmdArgs] = onCore(1, loadgen, args);
   return JSON.parse(execFileSync(cmd, cmdArgs, { encoding: 'utf8', timeout: (seconds + 30) * 1000 }));
 }
@@ -73,7 +76,7 @@ async function main() {
   for (const s of SCENARIOS) {
     const results = {};
     for (const server of SERVERS) {
-      const child = await startServer(server.script, ++port);
+      const child = await startServer(server.script, ++port, s.deflate);
       try {
         results[server.name] = runLoad(loadgen, port, s);
       } finally {

@@ -3,7 +3,8 @@
 const { WebSocketServer } = require('ws');
 
 const port = Number(process.env.PORT || 8080);
-const wss = new WebSocketServer({ host: process.env.HOST || '127.0.0.1', port, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+const perMessageDeflate = Boolean(process.env.DEFLATE && process.env.DEFLATE !== '0');
+const wss = new WebSocketServer({ host: process.env.HOST || '127.0.0.1', port, perMessageDeflate, maxPayload: 64 * 1024 * 1024 });
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 });

@@ -18,6 +18,10 @@ struct Args {
     seconds: f64,
     warmup: f64,
     binary: bool,
+    /// Offer permessage-deflate and compress every message (context takeover both ways).
+    deflate: bool,
+    /// Compressible JSON-like payloads instead of random printable ones.
+    json: bool,
 }
 
 fn parse_args() -> Args {
@@ -31,6 +35,8 @@ fn parse_args() -> Args {
         seconds: 5.0,
         warmup: 1.0,
         binary: false,
+        deflate: false,
+        json: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -50,8 +56,12 @@ fn parse_args() -> Args {
             "--inflight" => a.inflight = value.parse().expect("inflight"),
             "--seconds" => a.seconds = value.parse().expect("seconds"),
             "--warmup" => a.warmup = value.parse().expect("warmup"),
-            "--binary" => {
-                a.binary = true;
+            "--binary" | "--deflate" | "--json" => {
+                match argv[i].as_str() {
+                    "--binary" => a.binary = true,
+                    "--deflate" => a.deflate = true,
+                    _ => a.json = true,
+                }
                 i += 1;
                 continue;
             }
@@ -64,6 +74,17 @@ fn parse_args() -> Args {
 
 /// Distinct payloads cycle with this period, so a lost, repeated or reordered echo shows as a mismatch.
 const PERIOD: usize = 251;
+
+/// JSON-like records, compressible the way real application messages are.
+fn make_json_pattern(size: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(size + PERIOD + 80);
+    let mut n = 0u64;
+    while out.len() < size + PERIOD {
+        out.extend_from_slice(format!("{{\"id\":{n},\"name\":\"item {n}\",\"price\":{}.{:02},\"tags\":[\"new\",\"sale\"],\"ok\":true}},", n * 37 % 1000, n % 100).as_bytes());
+        n += 1;
+    }
+    out
+}
 
 /// Printable ASCII (valid text) to cut payloads from: message `seq` is `pattern[offset(seq)..][..size]`.
 fn make_pattern(size: usize) -> Vec<u8> {
@@ -99,8 +120,8 @@ fn mask_into(out: &mut Vec<u8>, payload: &[u8], mask: [u8; 4]) {
     }
 }
 
-fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
-    out.push(0x80 | opcode);
+fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4], compressed: bool) {
+    out.push(0x80 | (compressed as u8) << 6 | opcode);
     let len = payload.len();
     if len < 126 {
         out.push(0x80 | len as u8);
@@ -115,7 +136,7 @@ fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], mask: [u8; 4]) {
     mask_into(out, payload, mask);
 }
 
-/// Parses one unmasked server frame at the front of `buf`: (opcode, payload range, total length).
+/// Parses one unmasked server frame at the front of `buf`: (first byte, payload range, total length).
 fn parse_frame(buf: &[u8]) -> Option<(u8, std::ops::Range<usize>, usize)> {
     if buf.len() < 2 {
         return None;
@@ -126,7 +147,7 @@ fn parse_frame(buf: &[u8]) -> Option<(u8, std::ops::Range<usize>, usize)> {
         126 | 127 => return None,
         n => (n as usize, 2),
     };
-    (buf.len() >= start + len).then(|| (buf[0] & 0x0F, start..start + len, start + len))
+    (buf.len() >= start + len).then(|| (buf[0], start..start + len, start + len))
 }
 
 #[derive(Default)]
@@ -136,9 +157,54 @@ struct Stats {
     latencies_us: Vec<u32>,
 }
 
+/// permessage-deflate state of one client: its own compressor, and an inflater for the server's messages.
+struct Deflate {
+    compress: flate2::Compress,
+    decompress: flate2::Decompress,
+}
+
+impl Deflate {
+    fn new() -> Self {
+        Deflate { compress: flate2::Compress::new(flate2::Compression::new(6), false), decompress: flate2::Decompress::new(false) }
+    }
+
+    fn deflate(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        out.clear();
+        out.reserve(data.len() + 64);
+        let start_in = self.compress.total_in();
+        loop {
+            let consumed = (self.compress.total_in() - start_in) as usize;
+            let _ = self.compress.compress_vec(&data[consumed..], out, flate2::FlushCompress::Sync);
+            if (self.compress.total_in() - start_in) as usize == data.len() && out.len() < out.capacity() {
+                break;
+            }
+            out.reserve(out.capacity());
+        }
+        out.truncate(out.len() - 4);
+    }
+
+    fn inflate(&mut self, data: &[u8], out: &mut Vec<u8>) -> bool {
+        out.clear();
+        let mut input = data.to_vec();
+        input.extend_from_slice(&[0, 0, 0xFF, 0xFF]);
+        let start_in = self.decompress.total_in();
+        loop {
+            out.reserve(input.len() * 4 + 1024);
+            let consumed = (self.decompress.total_in() - start_in) as usize;
+            if self.decompress.decompress_vec(&input[consumed..], out, flate2::FlushDecompress::Sync).is_err() {
+                return false;
+            }
+            if (self.decompress.total_in() - start_in) as usize == input.len() && out.len() < out.capacity() {
+                return true;
+            }
+        }
+    }
+}
+
 async fn handshake(stream: &mut TcpStream, args: &Args) -> std::io::Result<Vec<u8>> {
+    let extensions = if args.deflate { "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" } else { "" };
     let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n",
         args.path, args.host, args.port
     );
     stream.write_all(req.as_bytes()).await?;
@@ -153,6 +219,9 @@ async fn handshake(stream: &mut TcpStream, args: &Args) -> std::io::Result<Vec<u
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             if !buf.starts_with(b"HTTP/1.1 101") {
                 return Err(std::io::Error::other("upgrade refused"));
+            }
+            if args.deflate && !String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase().contains("permessage-deflate") {
+                return Err(std::io::Error::other("permessage-deflate not negotiated"));
             }
             return Ok(buf.split_off(end + 4));
         }
@@ -175,7 +244,9 @@ async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
     let opcode = if args.binary { 2 } else { 1 };
     let (mut next_send, mut next_recv) = (0u64, 0u64);
     let mut sent_at = vec![Instant::now(); args.inflight];
-    let pattern = make_pattern(args.size);
+    let pattern = if args.json { make_json_pattern(args.size) } else { make_pattern(args.size) };
+    let mut deflate = args.deflate.then(Deflate::new);
+    let (mut packed, mut unpacked) = (Vec::new(), Vec::new());
     let seq_base = id * 17;
     let mut wbuf = Vec::new();
     let mut rng = id.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
@@ -188,7 +259,15 @@ async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
                 rng ^= rng << 13;
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
-                write_frame(&mut wbuf, opcode, payload_of(&pattern, seq_base + next_send, args.size), (rng as u32).to_ne_bytes());
+                let payload = payload_of(&pattern, seq_base + next_send, args.size);
+                let mask = (rng as u32).to_ne_bytes();
+                match deflate.as_mut() {
+                    Some(d) => {
+                        d.deflate(payload, &mut packed);
+                        write_frame(&mut wbuf, opcode, &packed, mask, true);
+                    }
+                    None => write_frame(&mut wbuf, opcode, payload, mask, false),
+                }
                 sent_at[(next_send % args.inflight as u64) as usize] = now;
                 next_send += 1;
             }
@@ -209,9 +288,13 @@ async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
         rbuf.extend_from_slice(&chunk[..n]);
         let mut consumed = 0;
         let arrived = Instant::now();
-        while let Some((op, range, total)) = parse_frame(&rbuf[consumed..]) {
-            let body = &rbuf[consumed + range.start..consumed + range.end];
-            if op != opcode || body != payload_of(&pattern, seq_base + next_recv, args.size) {
+        while let Some((first, range, total)) = parse_frame(&rbuf[consumed..]) {
+            let mut body = &rbuf[consumed + range.start..consumed + range.end];
+            if first & 0x40 != 0 {
+                let inflated = deflate.as_mut().is_some_and(|d| d.inflate(body, &mut unpacked));
+                body = if inflated { &unpacked } else { &[] };
+            }
+            if first & 0x0F != opcode || body != payload_of(&pattern, seq_base + next_recv, args.size) {
                 stats.errors += 1;
             }
             let t0 = sent_at[(next_recv % args.inflight as u64) as usize];
