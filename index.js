@@ -2,6 +2,7 @@
 // The sack.vfs-style face: `WebSocket.Server`, as sack.vfs's websocket_module.cc behaves, over the native core.
 
 const { native, register } = require('./lib/pump.js');
+const { handleRequest, splitTarget, headersObject, socketInfo } = require('./lib/http.js');
 
 const readyStates = Object.freeze({ INITIALIZING: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, LISTENING: 4 });
 const SERVER_EVENTS = ['accept', 'connect', 'request', 'error', 'lowError', 'close'];
@@ -31,7 +32,7 @@ function parseServerArgs(args) {
     ['url', 'string'], ['address', 'string'], ['port', 'integer'], ['masking', 'boolean'],
     ['perMessageDeflateAllow', 'boolean'], ['maxPayload', 'number'],
     ['maxReceivedFrameSize', 'number'], ['maxReceivedMessageSize', 'number'], ['noDelay', 'boolean'],
-    ['threads', 'integer'], ['handshakeTimeout', 'integer'], ['closeTimeout', 'integer'],
+    ['threads', 'integer'], ['handshakeTimeout', 'integer'], ['closeTimeout', 'integer'], ['maxBodySize', 'integer'],
     ['cert', 'pem'], ['key', 'pem'], ['ca', 'pem'], ['passphrase', 'string'], ['host', 'string'], ['hosts', 'array'],
   ]) typeCheck(options, name, type);
   if (options.cert !== undefined || options.key !== undefined || options.hosts !== undefined) {
@@ -53,6 +54,7 @@ function parseServerArgs(args) {
       address, port, maxPayload, noDelay: options.noDelay, masking: options.masking, threads: options.threads,
       handshakeTimeout: options.handshakeTimeout, closeTimeout: options.closeTimeout,
       deflate: deflateOptions(options.perMessageDeflate, options.perMessageDeflateAllow),
+      maxBodyBytes: options.maxBodySize,
     },
     onconnect,
   };
@@ -107,41 +109,21 @@ function checkHandler(fn) {
   if (typeof fn !== 'function') throw new Error('Argument is not a function');
 }
 
-function headersObject(flat) {
-  const headers = {};
-  for (let i = 0; i < flat.length; i += 2) {
-    const name = flat[i];
-    headers[name] = name in headers ? `${headers[name]}, ${flat[i + 1]}` : flat[i + 1];
-  }
-  return headers;
-}
-
-function connectionInfo(nativeConn, headers) {
-  const remote = nativeConn.remote;
-  const local = nativeConn.local;
-  const host = headers.Host ?? headers.host ?? Object.entries(headers).find(([n]) => n.toLowerCase() === 'host')?.[1];
-  return {
-    remoteFamily: remote.family, remoteAddress: remote.address, remotePort: remote.port,
-    localFamily: local.family, localAddress: local.address, localPort: local.port,
-    headers, hostname: host ? host.replace(/:\d+$/, '') : undefined,
-  };
-}
-
 /** A server-side WebSocket connection (sack's `wssi`). */
 class Connection {
   constructor(server, nativeConn) {
     const hs = nativeConn.handshake();
-    const query = hs.url.indexOf('?');
+    const { path, CGI } = splitTarget(hs.url);
     this._native = nativeConn;
     this._server = server;
     this._handlers = { message: [], close: [], error: [], drain: [], ping: [], pong: [] };
     this._decision = null;
     this._blocked = false;
     this._closed = false;
-    this.url = query < 0 ? hs.url : hs.url.slice(0, query);
+    this.url = path;
     this.headers = headersObject(hs.headers);
-    this.CGI = Object.fromEntries(new URLSearchParams(query < 0 ? '' : hs.url.slice(query + 1)));
-    this.connection = connectionInfo(nativeConn, this.headers);
+    this.CGI = CGI;
+    this.connection = socketInfo(nativeConn, this.headers);
     this.protocols = hs.protocols;
     this.protocol = undefined;
     this.extensions = hs.extensions;
@@ -234,6 +216,7 @@ class ServerImpl {
     checkHandler(fn);
     if (!SERVER_EVENTS.includes(event)) throw new Error(`Unknown server event '${event}'; expected one of ${SERVER_EVENTS.join(', ')}`);
     this._handlers[event] = fn; // one handler per event, as in sack
+    if (event === 'request') this._native.setWantsRequests(true);
     return this;
   }
 
@@ -290,6 +273,10 @@ class ServerImpl {
     this._connections.add(ws);
     const onconnect = this._handlers.connect;
     if (onconnect) onconnect.call(ws, ws);
+  }
+
+  _onRequest(exchange) {
+    handleRequest(exchange, this._handlers.request, this);
   }
 
   _onServerClose() {

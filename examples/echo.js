@@ -1,6 +1,11 @@
 'use strict';
-// The demo echo server: every message comes straight back. HOST and PORT come from the environment.
+// The demo echo server: every message comes straight back, and http://HOST:PORT/ serves a page that talks to
+// it. HOST and PORT come from the environment.
+const fs = require('fs');
+const path = require('path');
 const { WebSocket } = require('..');
+
+const page = fs.readFileSync(path.join(__dirname, 'index.html'));
 
 const host = process.env.HOST || '127.0.0.1';
 const port = Number(process.env.PORT || 8080);
@@ -10,6 +15,11 @@ const perMessageDeflate = Boolean(process.env.DEFLATE && process.env.DEFLATE !==
 const server = WebSocket.Server({ address: host, port, maxPayload: 64 * 1024 * 1024, perMessageDeflate });
 server.onconnect = function (ws) {
   ws.onmessage = (msg) => ws.send(msg);
+};
+server.onrequest = function (req, res) {
+  if (req.method !== 'GET' || req.url !== '/') return res.end(404);
+  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+  res.end(page);
 };
 const shown = host.includes(':') ? `[${host}]` : host;
 console.log(`listening ws://${shown}:${server.port}/`);

@@ -14,6 +14,7 @@ const DRAIN = 4;
 const PING = 5;
 const PONG = 6;
 const SERVER_CLOSED = 7;
+const REQUEST = 8;
 
 /** slot → the face object that receives that slot's events (a server or a connection). */
 const targets = [];
@@ -46,6 +47,9 @@ function deliver(code, payload) {
       break;
     case PONG:
       target._onPong(payload);
+      break;
+    case REQUEST:
+      target._onRequest(payload);
       break;
     case SERVER_CLOSED:
       targets[slot] = undefined;

@@ -2,6 +2,7 @@
 //! network events to JavaScript in batches.
 
 pub mod connection;
+pub mod http;
 pub mod pump;
 pub mod server;
 mod values;

@@ -14,6 +14,7 @@ use napi::bindgen_prelude::*;
 use napi::{sys, Env, JsValue};
 
 use super::connection::NativeConnection;
+use super::http::NativeHttpExchange;
 use super::values;
 use crate::net::{Backlog, Conn, Event, EventSink};
 
@@ -32,6 +33,7 @@ pub const KIND_DRAIN: u32 = 4;
 pub const KIND_PING: u32 = 5;
 pub const KIND_PONG: u32 = 6;
 pub const KIND_SERVER_CLOSED: u32 = 7;
+pub const KIND_REQUEST: u32 = 8;
 
 struct Tsfn(sys::napi_threadsafe_function);
 // The handle is only used through napi calls documented as callable from any thread.
@@ -263,6 +265,11 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
                 let napi_env = Env::from_raw(env);
                 let instance = NativeConnection::new(conn).into_instance(&napi_env)?;
                 (KIND_UPGRADE, instance.value)
+            }
+            Event::Request(exchange) => {
+                let napi_env = Env::from_raw(env);
+                let instance = NativeHttpExchange::new(exchange).into_instance(&napi_env)?;
+                (KIND_REQUEST, instance.value)
             }
             Event::Closed { code, reason } => {
                 ended.push(slot);

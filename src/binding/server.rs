@@ -27,6 +27,8 @@ pub struct NativeServerOptions {
     pub backlog: Option<i32>,
     pub threads: Option<u32>,
     pub bad_version_status: Option<u32>,
+    /// The largest plain HTTP request body accepted (default 1 MiB; 413 above).
+    pub max_body_bytes: Option<f64>,
     /// permessage-deflate; absent: the extension is not negotiated.
     pub deflate: Option<NativeDeflateOptions>,
 }
@@ -95,6 +97,7 @@ impl NativeServer {
             masking: options.masking.unwrap_or(false),
             bad_version_status: options.bad_version_status.unwrap_or(426) as u16,
             deflate: options.deflate.as_ref().map(NativeDeflateOptions::config).transpose()?,
+            max_body_bytes: options.max_body_bytes.map(|n| n as usize).unwrap_or(1024 * 1024),
         };
         let sink = Sink { consumer: pump.clone(), slot: pump.new_slot() };
         let threads = options.threads.map(|n| n as usize);
@@ -112,6 +115,12 @@ impl NativeServer {
     #[napi(getter)]
     pub fn address(&self) -> SocketAddress {
         socket_address(self.server.local)
+    }
+
+    /// Whether plain HTTP requests go to the application (true) or get 426 Upgrade Required (false).
+    #[napi]
+    pub fn set_wants_requests(&self, on: bool) {
+        self.server.set_wants_requests(on);
     }
 
     /// Stops listening and closes every connection with 1001; the server's close event follows.

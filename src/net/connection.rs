@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::listener::Server;
+use super::socket::{linger, read_some, refuse, LINGER};
 use super::outbox::{Flushed, Outbox};
 use super::runtime::runtime;
 use super::{Event, EventSink, Sink};
@@ -30,14 +30,10 @@ pub const OPEN: u8 = 1;
 pub const CLOSING: u8 = 2;
 pub const CLOSED: u8 = 3;
 
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 16 * 1024;
 /// How long aggregated sends wait for company before they are written.
 const AGGREGATE_DELAY: Duration = Duration::from_millis(2);
 /// How often a quiet connection checks whether its compression states can be released.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
-/// After a failure, how long the peer gets to read our close frame before the socket is dropped.
-const LINGER: Duration = Duration::from_secs(2);
 
 /// What the client sent to open the connection; handed to JavaScript once.
 pub struct Handshake {
@@ -85,20 +81,9 @@ enum Ending {
     Dropped,
 }
 
-/// Serves one accepted socket: reads the upgrade request, waits for the application's decision, then runs the
-/// connection until it closes.
-pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
-    let local = stream.local_addr().unwrap_or(peer);
-    let _ = stream.set_nodelay(server.config.no_delay);
-    let mut buf = BytesMut::with_capacity(4096);
-    let request = match timeout(server.config.handshake_timeout, read_request(&stream, &mut buf, server.config.max_header_bytes)).await {
-        Ok(Ok(request)) => request,
-        Ok(Err(Some(rejection))) => return refuse(&stream, rejection.status, rejection.reason, rejection.headers).await,
-        Ok(Err(None)) | Err(_) => return,
-    };
-    if !request.wants_websocket() {
-        return refuse(&stream, 426, "Upgrade Required", &[("Upgrade", "websocket")]).await;
-    }
+/// Takes an upgrade request: validates it, waits for the application's decision, then runs the connection
+/// until it closes. `buf` holds whatever the client sent after the request.
+pub async fn upgrade(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, local: SocketAddr, request: Request, buf: BytesMut) {
     let upgrade = match handshake::validate_upgrade(&request, server.config.bad_version_status) {
         Ok(upgrade) => upgrade,
         Err(rejection) => return refuse(&stream, rejection.status, rejection.reason, rejection.headers).await,
@@ -158,81 +143,6 @@ pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
         conn.emit_closed(ABNORMAL, String::new());
     }
     server.untrack(id);
-}
-
-/// Reads until a whole request head is in `buf` (which keeps any bytes after it). `Err(None)`: the peer left.
-async fn read_request(stream: &TcpStream, buf: &mut BytesMut, max: usize) -> Result<Request, Option<handshake::Rejection>> {
-    loop {
-        if let Some((request, len)) = handshake::parse_request(buf, max).map_err(Some)? {
-            let _ = buf.split_to(len);
-            return Ok(request);
-        }
-        if read_some(stream, buf).await.map_err(|_| None)? == 0 {
-            return Err(None);
-        }
-    }
-}
-
-/// One read into `buf`; Ok(0) at end of stream. A read that does not fill the space offered shows the socket is
-/// drained, so readiness is cleared then and the next call waits instead of paying for a read that finds nothing.
-async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
-    loop {
-        stream.readable().await?;
-        buf.reserve(READ_CHUNK);
-        let spare = buf.spare_capacity_mut();
-        let offered = spare.len();
-        let mut got = 0;
-        let result = stream.try_io(Interest::READABLE, || {
-            got = socket2::SockRef::from(stream).recv(spare)?;
-            if got > 0 && got < offered {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(got)
-        });
-        match result {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got == 0 => continue,
-            Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
-            _ => {
-                // SAFETY: recv initialised `got` bytes of the spare capacity.
-                unsafe { buf.set_len(buf.len() + got) };
-                return Ok(got);
-            }
-        }
-    }
-}
-
-async fn refuse(stream: &TcpStream, status: u16, body: &str, headers: &[(&str, &str)]) {
-    let answer = handshake::error_response(status, body, headers);
-    let mut written = 0;
-    let write_all = async {
-        while written < answer.len() {
-            stream.writable().await?;
-            match stream.try_write(&answer[written..]) {
-                Ok(n) => written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-        io::Result::Ok(())
-    };
-    let _ = timeout(LINGER, write_all).await;
-    linger(stream).await;
-}
-
-/// Half-closes the socket and reads until the peer closes too (or `LINGER` passes), so that what we wrote last
-/// is not lost to a reset.
-async fn linger(stream: &TcpStream) {
-    let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);
-    let mut sink = BytesMut::new();
-    let _ = timeout(LINGER, async {
-        while let Ok(n) = read_some(stream, &mut sink).await {
-            if n == 0 {
-                break;
-            }
-            sink.clear();
-        }
-    })
-    .await;
 }
 
 thread_local! {

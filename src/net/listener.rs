@@ -11,7 +11,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use super::connection::{serve, Conn};
+use super::connection::Conn;
+use super::http::serve;
 use super::runtime::runtime;
 use super::{Event, Sink};
 use crate::protocol::close::GOING_AWAY;
@@ -28,6 +29,8 @@ pub struct ServerConfig {
     pub bad_version_status: u16,
     /// permessage-deflate, when the server accepts it.
     pub deflate: Option<DeflateConfig>,
+    /// The largest HTTP request body accepted (413 above).
+    pub max_body_bytes: usize,
 }
 
 pub struct Server {
@@ -35,7 +38,11 @@ pub struct Server {
     pub sink: Sink,
     pub local: SocketAddr,
     closed: AtomicBool,
+    /// Plain HTTP requests go to the application (else they get 426).
+    requests: AtomicBool,
     stop: Notify,
+    /// Woken when the server stops, for tasks waiting on the application.
+    stopped: Notify,
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Weak<Conn>>>,
 }
@@ -60,7 +67,9 @@ pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, 
         sink,
         local: listener.local_addr()?,
         closed: AtomicBool::new(false),
+        requests: AtomicBool::new(false),
         stop: Notify::new(),
+        stopped: Notify::new(),
         next_id: AtomicU64::new(0),
         conns: Mutex::new(HashMap::new()),
     });
@@ -80,6 +89,7 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
         }
     }
     drop(listener);
+    server.stopped.notify_waiters();
     let open: Vec<Arc<Conn>> = server.conns.lock().unwrap().values().filter_map(Weak::upgrade).collect();
     for conn in open {
         conn.close(GOING_AWAY, b"");
@@ -97,6 +107,23 @@ impl Server {
         if !self.closed.swap(true, Ordering::AcqRel) {
             self.stop.notify_one();
         }
+    }
+
+    pub fn set_wants_requests(&self, on: bool) {
+        self.requests.store(on, Ordering::Release);
+    }
+
+    pub fn wants_requests(&self) -> bool {
+        self.requests.load(Ordering::Acquire)
+    }
+
+    /// Resolves when the server stops (at once if it has stopped).
+    pub async fn stopped(&self) {
+        let notified = self.stopped.notified();
+        if self.is_closed() {
+            return;
+        }
+        notified.await;
     }
 
     pub fn track(&self, conn: &Arc<Conn>) -> u64 {

@@ -3,10 +3,12 @@
 
 pub mod backlog;
 pub mod connection;
+pub mod http;
 pub mod listener;
 pub mod memory;
 pub mod outbox;
 pub mod runtime;
+pub mod socket;
 
 use std::sync::Arc;
 
@@ -19,6 +21,8 @@ pub use connection::Conn;
 pub enum Event {
     /// A valid upgrade request is waiting for accept or reject; targets the server, carries the new connection.
     Upgrade(Arc<Conn>),
+    /// A plain HTTP request for the application to answer; targets the server.
+    Request(Arc<http::Exchange>),
     Text(Bytes),
     Binary(Bytes),
     Ping(Bytes),

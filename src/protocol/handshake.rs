@@ -44,6 +44,9 @@ impl Rejection {
 }
 
 pub const HEADERS_TOO_LARGE: Rejection = Rejection::new(431, "Request Header Fields Too Large");
+pub const URI_TOO_LONG: Rejection = Rejection::new(414, "URI Too Long");
+/// A request line longer than this is refused with 414 rather than 431.
+const MAX_REQUEST_LINE: usize = 8 * 1024;
 pub const MALFORMED: Rejection = Rejection::new(400, "Malformed HTTP request");
 const SUPPORTED_VERSIONS: &[(&str, &str)] = &[("Sec-WebSocket-Version", "13, 8")];
 
@@ -51,10 +54,18 @@ const SUPPORTED_VERSIONS: &[(&str, &str)] = &[("Sec-WebSocket-Version", "13, 8")
 pub fn parse_request(buf: &[u8], max_header_bytes: usize) -> Result<Option<(Request, usize)>, Rejection> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
+    let too_large = || {
+        let line_end = buf.windows(2).position(|w| w == b"\r\n").unwrap_or(buf.len());
+        if line_end > MAX_REQUEST_LINE {
+            URI_TOO_LONG
+        } else {
+            HEADERS_TOO_LARGE
+        }
+    };
     match req.parse(buf) {
-        Ok(httparse::Status::Partial) if buf.len() > max_header_bytes => Err(HEADERS_TOO_LARGE),
+        Ok(httparse::Status::Partial) if buf.len() > max_header_bytes => Err(too_large()),
         Ok(httparse::Status::Partial) => Ok(None),
-        Ok(httparse::Status::Complete(_)) if buf.len() > max_header_bytes => Err(HEADERS_TOO_LARGE),
+        Ok(httparse::Status::Complete(len)) if len > max_header_bytes => Err(too_large()),
         Ok(httparse::Status::Complete(len)) => {
             let headers = req
                 .headers

@@ -4,6 +4,7 @@ pub mod close;
 pub mod deflate;
 pub mod frame;
 pub mod handshake;
+pub mod http;
 pub mod receiver;
 pub mod sender;
 pub mod utf8;

@@ -1,0 +1,49 @@
+'use strict';
+// End to end: the demo page of `npm start`, opened in a real headless Chromium, echoes through ferrows.
+const test = require('ava');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawn } = require('child_process');
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = fs.existsSync(CHROMIUM);
+if (!hasChromium) console.log(`browser.test.js: skipped, no Chromium at ${CHROMIUM} (.ci/run installs the Debian package)`);
+
+function startEcho() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(__dirname, '..', 'examples', 'echo.js')], {
+      env: { ...process.env, HOST: '127.0.0.1', PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const timer = setTimeout(() => reject(new Error('echo example did not start')), 10000);
+    child.stdout.on('data', (chunk) => {
+      const match = /listening ws:\/\/127\.0\.0\.1:(\d+)\//.exec(String(chunk));
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(match[1]) });
+      }
+    });
+  });
+}
+
+(hasChromium ? test : test.skip)('the demo page connects and shows the echo of a typed message', async (t) => {
+  t.timeout(60000);
+  const { chromium } = require('playwright-core');
+  const { child, port } = await startEcho();
+  t.teardown(() => child.kill());
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync'],
+  });
+  t.teardown(() => browser.close());
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${port}/`);
+  t.is(await page.title(), 'ferrows echo');
+  await page.waitForSelector('#status.open', { timeout: 10000 });
+  await page.fill('#text', 'héllo from Chromium ✓');
+  await page.click('#send');
+  const echo = await page.waitForSelector('li.echo', { timeout: 10000 });
+  t.is(await echo.textContent(), 'echo: héllo from Chromium ✓');
+  await page.screenshot({ path: path.join(os.tmpdir(), 'ferrows-demo.png') });
+});
