@@ -1,7 +1,7 @@
 'use strict';
 // The sack.vfs-style face: `WebSocket.Server`, as sack.vfs's websocket_module.cc behaves, over the native core.
 
-const { native, register } = require('./lib/pump.js');
+const { native, register, unregister, KIND } = require('./lib/pump.js');
 const { handleRequest, splitTarget, headersObject, socketInfo } = require('./lib/http.js');
 
 const readyStates = Object.freeze({ INITIALIZING: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, LISTENING: 4 });
@@ -120,6 +120,7 @@ class Connection {
     this._decision = null;
     this._blocked = false;
     this._closed = false;
+    this._posted = false;
     this.url = path;
     this.headers = headersObject(hs.headers);
     this.CGI = CGI;
@@ -147,15 +148,24 @@ class Connection {
     return this;
   }
 
+  _usable() {
+    if (this._posted) throw new Error('Connection was posted to another thread; use the object that thread received.');
+  }
+
   send(data) {
+    this._usable();
     if (this._closed) throw new Error('Connection has already been closed.');
     if (typeof data !== 'string' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) data = String(data);
     this._native.send(data);
   }
 
-  ping(data) { this._native.ping(data); }
+  ping(data) {
+    this._usable();
+    this._native.ping(data);
+  }
 
   close(code, reason) {
+    this._usable();
     if (reason !== undefined && Buffer.byteLength(String(reason)) > 123) {
       throw new RangeError('The close reason must not be greater than 123 bytes');
     }
@@ -165,9 +175,42 @@ class Connection {
   /** Keeps a pending accept pending after the accept handler returns (finish it with resume() or close()). */
   block() { this._blocked = true; }
 
-  /** Accepts a blocked (pending) upgrade. */
+  /** Accepts a pending upgrade: a blocked one, or one posted to this thread. */
   resume() {
-    if (this._native.readyState === readyStates.CONNECTING) this._server._finishUpgrade(this, true);
+    this._usable();
+    if (this._native.readyState === readyStates.CONNECTING) this._finishUpgrade(true);
+  }
+
+  /** Hands the connection to a thread waiting in `WebSocket.Thread.accept(name)`; see `Thread.post`. */
+  post(name, options) {
+    return Thread.post(name, this, options);
+  }
+
+  _finishUpgrade(accept, status) {
+    if (this._posted) return;
+    if (!accept) {
+      this._native.reject(status);
+      return;
+    }
+    const protocol = this._decision?.protocol;
+    if (!this._native.accept(protocol)) return;
+    this.protocol = protocol;
+    if (this._server) this._server._opened(this);
+  }
+
+  /**
+   * After a post: events of this thread's current batch still reach this object; they are passed on to the
+   * connection's new thread (behind them come the ones the native side forwards), so none is lost.
+   */
+  _detach() {
+    this._posted = true;
+    if (this._server) this._server._connections.delete(this);
+    const native = this._native;
+    this._onMessage = (data) => native.forward(typeof data === 'string' ? KIND.TEXT : KIND.BINARY, data);
+    this._onClose = (code, reason) => native.forward(KIND.CLOSED, [code, reason]);
+    this._onDrain = () => native.forward(KIND.DRAIN, undefined);
+    this._onPing = (data) => native.forward(KIND.PING, data);
+    this._onPong = (data) => native.forward(KIND.PONG, data);
   }
 
   _emit(list, ...args) {
@@ -182,7 +225,7 @@ class Connection {
 
   _onClose(code, reason) {
     this._closed = true;
-    this._server._connections.delete(this);
+    if (this._server) this._server._connections.delete(this);
     this._emit(this._handlers.close, code, reason || null);
   }
 
@@ -242,34 +285,28 @@ class ServerImpl {
     const ws = new Connection(this, nativeConn);
     register(nativeConn.slot, ws);
     const onaccept = this._handlers.accept;
-    if (!onaccept) return this._finishUpgrade(ws, true);
+    if (!onaccept) return ws._finishUpgrade(true);
     let result;
     this._pending = ws;
     try {
       result = onaccept.call(this, ws);
     } catch (err) {
-      this._finishUpgrade(ws, false, 500);
+      ws._finishUpgrade(false, 500);
       throw err;
     } finally {
       this._pending = null;
     }
-    if (ws._decision) return this._finishUpgrade(ws, ws._decision.accept, ws._decision.status);
+    if (ws._posted) return undefined;
+    if (ws._decision) return ws._finishUpgrade(ws._decision.accept, ws._decision.status);
     if (ws._blocked) return undefined;
     if (result && typeof result.then === 'function') {
-      result.then(() => this._finishUpgrade(ws, true), () => this._finishUpgrade(ws, false));
+      result.then(() => ws._finishUpgrade(true), () => ws._finishUpgrade(false));
       return undefined;
     }
-    return this._finishUpgrade(ws, true);
+    return ws._finishUpgrade(true);
   }
 
-  _finishUpgrade(ws, accept, status) {
-    if (!accept) {
-      ws._native.reject(status);
-      return;
-    }
-    const protocol = ws._decision?.protocol;
-    if (!ws._native.accept(protocol)) return;
-    ws.protocol = protocol;
+  _opened(ws) {
     this._connections.add(ws);
     const onconnect = this._handlers.connect;
     if (onconnect) onconnect.call(ws, ws);
@@ -291,4 +328,42 @@ function Server(...args) {
 }
 Server.prototype = ServerImpl.prototype;
 
-module.exports = { WebSocket: { Server, readyStates, Connection } };
+/**
+ * Handing accepted connections between worker_threads (sack's `WebSocket.Thread`). The socket stays in the
+ * native runtime; only where its events go moves, with none lost or reordered.
+ */
+const Thread = {
+  /** Moves `ws` to a thread waiting in `accept(name)`; true if one took it. `{ queue: true }` waits for one. */
+  post(name, ws, options) {
+    if (typeof name !== 'string') throw new TypeError('Thread.post: the name must be a string');
+    if (!(ws instanceof Connection)) throw new TypeError('Thread.post: the socket must be a ferrows server connection');
+    if (ws._posted) throw new Error('Thread.post: the connection was already posted to another thread');
+    if (ws._closed) throw new Error('Thread.post: the connection is closed');
+    const moved = ws._native.post(name, Boolean(options && options.queue));
+    if (moved) ws._detach();
+    return moved;
+  },
+
+  /** Receives connections posted to `name` as cb(name, ws): one, or every one with `{ persistent: true }`. */
+  accept(name, cb, options) {
+    if (typeof name !== 'string') throw new TypeError('Thread.accept: the name must be a string');
+    if (typeof cb !== 'function') throw new TypeError('Thread.accept: the callback must be a function');
+    const persistent = Boolean(options && options.persistent);
+    const slot = native.acceptPosts(name, persistent);
+    register(slot, {
+      _onPosted(nativeConn) {
+        if (!persistent) unregister(slot);
+        const ws = new Connection(null, nativeConn);
+        register(nativeConn.slot, ws);
+        cb.call(ws, name, ws);
+      },
+    });
+  },
+
+  /** Stops this thread's registrations for `name`. */
+  cancel(name) {
+    for (const slot of native.cancelPosts(String(name))) unregister(slot);
+  },
+};
+
+module.exports = { WebSocket: { Server, readyStates, Connection, Thread } };

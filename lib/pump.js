@@ -15,6 +15,7 @@ const PING = 5;
 const PONG = 6;
 const SERVER_CLOSED = 7;
 const REQUEST = 8;
+const POSTED = 9;
 
 /** slot → the face object that receives that slot's events (a server or a connection). */
 const targets = [];
@@ -51,6 +52,9 @@ function deliver(code, payload) {
     case REQUEST:
       target._onRequest(payload);
       break;
+    case POSTED:
+      target._onPosted(payload);
+      break;
     case SERVER_CLOSED:
       targets[slot] = undefined;
       target._onServerClose();
@@ -80,4 +84,12 @@ function register(slot, target) {
   targets[slot] = target;
 }
 
-module.exports = { native, register };
+/** Forgets the object of `slot` (its events now go elsewhere or end). */
+function unregister(slot) {
+  targets[slot] = undefined;
+}
+
+/** Event kinds, for faces that pass events back to the native side (a connection posted mid-batch). */
+const KIND = Object.freeze({ TEXT, BINARY, CLOSED, DRAIN, PING, PONG });
+
+module.exports = { native, register, unregister, KIND };

@@ -6,7 +6,8 @@ use bytes::BytesMut;
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 
-use super::pump::flush_soon;
+use super::pump::{self, flush_soon};
+use crate::net::Event;
 use super::values::{self, Payload};
 use crate::net::connection::CONNECTING;
 use crate::net::Conn;
@@ -60,17 +61,58 @@ impl NativeConnection {
         self.conn.slot()
     }
 
-    /// The opening request; available once.
+    /// The opening request.
     #[napi]
-    pub fn handshake(&self) -> Option<HandshakeInfo> {
-        self.conn.take_handshake().map(|h| HandshakeInfo {
-            method: h.request.method,
-            url: h.request.target,
-            headers: h.request.headers.into_iter().flat_map(|(n, v)| [n, v]).collect(),
-            protocols: h.upgrade.protocols,
+    pub fn handshake(&self) -> HandshakeInfo {
+        let h = self.conn.handshake();
+        HandshakeInfo {
+            method: h.request.method.clone(),
+            url: h.request.target.clone(),
+            headers: h.request.headers.iter().flat_map(|(n, v)| [n.clone(), v.clone()]).collect(),
+            protocols: h.upgrade.protocols.clone(),
             version: h.upgrade.version as u32,
-            extensions: h.extensions.unwrap_or_default(),
-        })
+            extensions: h.extensions.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Passes on an event that was already in this thread's current batch when the connection was posted:
+    /// `kind` and `payload` as `dispatch` received them.
+    #[napi]
+    pub fn forward(&self, env: Env, kind: u32, payload: Unknown<'_>) -> Result<()> {
+        let bytes = || -> Result<bytes::Bytes> {
+            match unsafe { values::payload(env.raw(), payload.raw())? } {
+                Some(Payload::Binary(b)) => Ok(bytes::Bytes::copy_from_slice(b)),
+                Some(Payload::Text(len)) => {
+                    let mut buf = BytesMut::with_capacity(len + 1);
+                    unsafe { values::write_utf8(env.raw(), payload.raw(), len, &mut buf) };
+                    Ok(buf.freeze())
+                }
+                None => Ok(bytes::Bytes::new()),
+            }
+        };
+        let event = match kind {
+            pump::KIND_TEXT => Event::Text(bytes()?),
+            pump::KIND_BINARY => Event::Binary(bytes()?),
+            pump::KIND_PING => Event::Ping(bytes()?),
+            pump::KIND_PONG => Event::Pong(bytes()?),
+            pump::KIND_DRAIN => Event::Drain,
+            pump::KIND_CLOSED => {
+                let pair: Vec<Unknown> = unsafe { Vec::from_napi_value(env.raw(), payload.raw())? };
+                let code: u32 = unsafe { u32::from_napi_value(env.raw(), pair[0].raw())? };
+                let reason: String = unsafe { String::from_napi_value(env.raw(), pair[1].raw())? };
+                Event::Closed { code: code as u16, reason }
+            }
+            _ => return Err(Error::new(Status::InvalidArg, format!("cannot forward an event of kind {kind}"))),
+        };
+        self.conn.route.forward(event);
+        Ok(())
+    }
+
+    /// Hands the connection to a thread that called `acceptPosts(name)`; with `queue`, waits for one. False
+    /// when no thread takes it (it then stays here).
+    #[napi]
+    pub fn post(&self, name: String, queue: Option<bool>) -> Result<bool> {
+        super::threads::post(&self.conn, &name, queue.unwrap_or(false))
     }
 
     #[napi(getter)]

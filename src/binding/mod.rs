@@ -5,4 +5,5 @@ pub mod connection;
 pub mod http;
 pub mod pump;
 pub mod server;
+pub mod threads;
 mod values;

@@ -7,7 +7,8 @@ use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use napi::bindgen_prelude::*;
@@ -17,6 +18,7 @@ use super::connection::NativeConnection;
 use super::http::NativeHttpExchange;
 use super::values;
 use crate::net::{Backlog, Conn, Event, EventSink};
+use crate::protocol::close::GOING_AWAY;
 
 /// Events handed to JavaScript per `dispatch` call.
 const BATCH: usize = 4096;
@@ -34,6 +36,7 @@ pub const KIND_PING: u32 = 5;
 pub const KIND_PONG: u32 = 6;
 pub const KIND_SERVER_CLOSED: u32 = 7;
 pub const KIND_REQUEST: u32 = 8;
+pub const KIND_POSTED: u32 = 9;
 
 struct Tsfn(sys::napi_threadsafe_function);
 // The handle is only used through napi calls documented as callable from any thread.
@@ -41,6 +44,8 @@ unsafe impl Send for Tsfn {}
 unsafe impl Sync for Tsfn {}
 
 pub struct Pump {
+    /// Connections this thread's JavaScript holds, by slot: closed with 1001 if the thread goes away.
+    owned: Mutex<HashMap<u32, Weak<Conn>>>,
     tx: Sender<(u32, Event)>,
     rx: Receiver<(u32, Event)>,
     scheduled: AtomicBool,
@@ -63,6 +68,8 @@ thread_local! {
     static IN_DISPATCH: Cell<bool> = const { Cell::new(false) };
     /// Connections written to during the current batch, flushed at its end.
     static DIRTY: RefCell<Vec<Arc<Conn>>> = const { RefCell::new(Vec::new()) };
+    /// Slots whose connection was posted to another thread: their queued events are passed on to it.
+    static MOVING: RefCell<HashMap<u32, Arc<Conn>>> = RefCell::new(HashMap::new());
 }
 
 impl EventSink for Pump {
@@ -98,6 +105,31 @@ impl Pump {
     fn free_slot(&self, slot: u32) {
         self.slots.lock().unwrap().free.push(slot);
     }
+
+    /// False once the thread's environment is gone.
+    pub fn is_alive(&self) -> bool {
+        !self.tsfn.read().unwrap().0.is_null()
+    }
+
+    /// This thread's JavaScript now holds `conn`.
+    fn adopt(&self, conn: &Arc<Conn>) {
+        self.owned.lock().unwrap().insert(conn.slot(), Arc::downgrade(conn));
+    }
+
+    fn disown(&self, slot: u32) {
+        self.owned.lock().unwrap().remove(&slot);
+    }
+}
+
+/// A registration of this thread ends without an event: its slot is free and it no longer keeps the thread alive.
+pub fn unregister(env: sys::napi_env, pump: &Pump, slot: u32) {
+    pump.free_slot(slot);
+    release(env, pump);
+}
+
+/// Called on the posting thread: events still queued here for `slot` go to the connection's new thread.
+pub fn forward_queued(slot: u32, conn: Arc<Conn>) {
+    MOVING.with(|m| m.borrow_mut().insert(slot, conn));
 }
 
 /// This thread's pump; `startPump` must have run on it.
@@ -140,6 +172,7 @@ pub fn start_pump(env: Env, dispatch: Function<'_>) -> Result<()> {
     }
     let (tx, rx) = unbounded();
     let pump = Arc::new(Pump {
+        owned: Mutex::new(HashMap::new()),
         tx,
         rx,
         scheduled: AtomicBool::new(false),
@@ -173,8 +206,14 @@ pub fn start_pump(env: Env, dispatch: Function<'_>) -> Result<()> {
     pump.tsfn.write().unwrap().0 = tsfn;
     let hook_pump = pump.clone();
     env.add_env_cleanup_hook((), move |_| {
-        // The environment is going away: no thread may call into it from now on.
+        // The environment is going away: no thread may call into it from now on, its registrations to receive
+        // posted connections are void, and the connections it held close as "going away".
         hook_pump.tsfn.write().unwrap().0 = ptr::null_mut();
+        super::threads::forget(&hook_pump);
+        let owned: Vec<Weak<Conn>> = hook_pump.owned.lock().unwrap().drain().map(|(_, c)| c).collect();
+        for conn in owned.iter().filter_map(Weak::upgrade) {
+            conn.close(GOING_AWAY, b"");
+        }
         PUMP.with(|p| p.borrow_mut().take());
     })?;
     PUMP.with(|p| *p.borrow_mut() = Some(pump));
@@ -238,12 +277,9 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
     let mut barriers = Vec::new();
     let events: Vec<(u32, Event)> = events
         .into_iter()
-        .filter_map(|(slot, event)| match event {
-            Event::Barrier(handled) => {
-                barriers.push(handled);
-                None
-            }
-            event => Some((slot, event)),
+        .filter_map(|(slot, event)| {
+            *consumed += event.weight();
+            handle_natively(env, pump, slot, event, &mut barriers)
         })
         .collect();
     if events.is_empty() {
@@ -253,18 +289,18 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
     let array = values::array(env, events.len() * 2)?;
     let mut ended = Vec::new();
     for (i, (slot, event)) in events.into_iter().enumerate() {
-        *consumed += event.weight();
         let (kind, payload) = match event {
             Event::Text(data) => (KIND_TEXT, values::string(env, &data)?),
             Event::Binary(data) => (KIND_BINARY, values::array_buffer(env, data)?),
             Event::Ping(data) => (KIND_PING, values::array_buffer(env, data)?),
             Event::Pong(data) => (KIND_PONG, values::array_buffer(env, data)?),
             Event::Drain => (KIND_DRAIN, values::undefined(env)?),
-            Event::Upgrade(conn) => {
-                retain(env, pump);
-                let napi_env = Env::from_raw(env);
-                let instance = NativeConnection::new(conn).into_instance(&napi_env)?;
-                (KIND_UPGRADE, instance.value)
+            Event::Upgrade(conn) => (KIND_UPGRADE, take_connection(env, pump, conn)?),
+            Event::Posted(conn, last) => {
+                if last {
+                    ended.push(slot); // the one-shot registration is used up
+                }
+                (KIND_POSTED, take_connection(env, pump, conn)?)
             }
             Event::Request(exchange) => {
                 let napi_env = Env::from_raw(env);
@@ -273,6 +309,7 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
             }
             Event::Closed { code, reason } => {
                 ended.push(slot);
+                pump.disown(slot);
                 let pair = values::array(env, 2)?;
                 values::set_element(env, pair, 0, values::uint32(env, code as u32)?)?;
                 values::set_element(env, pair, 1, values::string(env, reason.as_bytes())?)?;
@@ -282,7 +319,7 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
                 ended.push(slot);
                 (KIND_SERVER_CLOSED, values::undefined(env)?)
             }
-            Event::Barrier(_) => unreachable!("taken out above"),
+            Event::Barrier(_) | Event::MoveEnd => unreachable!("handled natively"),
         };
         values::set_element(env, array, (2 * i) as u32, values::uint32(env, slot << 4 | kind)?)?;
         values::set_element(env, array, (2 * i + 1) as u32, payload)?;
@@ -291,14 +328,52 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
     let argv = [array];
     let status = sys::napi_call_function(env, values::undefined(env)?, dispatch, 1, argv.as_ptr(), &mut result);
     for slot in ended {
-        pump.free_slot(slot);
-        release(env, pump);
+        // A connection posted during this batch keeps its slot until its move ends (`MoveEnd` frees it).
+        if !MOVING.with(|m| m.borrow().contains_key(&slot)) {
+            pump.free_slot(slot);
+            release(env, pump);
+        }
     }
     resolve(barriers);
     if status != sys::Status::napi_ok {
         return Err(Error::from_reason("dispatch threw"));
     }
     Ok(full)
+}
+
+/// Events that never reach JavaScript: barriers, the end of a move, and events of a connection that moved to
+/// another thread (passed on to it). Returns the others.
+fn handle_natively(env: sys::napi_env, pump: &Pump, slot: u32, event: Event, barriers: &mut Vec<tokio::sync::oneshot::Sender<()>>) -> Option<(u32, Event)> {
+    let moving = MOVING.with(|m| m.borrow().get(&slot).cloned());
+    match (event, moving) {
+        (Event::MoveEnd, moving) => {
+            if let Some(conn) = moving {
+                MOVING.with(|m| m.borrow_mut().remove(&slot));
+                conn.route.finish_move();
+            }
+            pump.disown(slot);
+            pump.free_slot(slot);
+            release(env, pump);
+            None
+        }
+        (event, Some(conn)) => {
+            conn.route.forward(event);
+            None
+        }
+        (Event::Barrier(handled), None) => {
+            barriers.push(handled);
+            None
+        }
+        (event, None) => Some((slot, event)),
+    }
+}
+
+/// A connection this thread's JavaScript now holds.
+unsafe fn take_connection(env: sys::napi_env, pump: &Pump, conn: Arc<Conn>) -> Result<sys::napi_value> {
+    retain(env, pump);
+    pump.adopt(&conn);
+    let napi_env = Env::from_raw(env);
+    Ok(NativeConnection::new(conn).into_instance(&napi_env)?.value)
 }
 
 /// Tells the connections waiting on these barriers that everything before them was handled.

@@ -16,7 +16,8 @@ use super::listener::Server;
 use super::socket::{linger, read_some, refuse, LINGER};
 use super::outbox::{Flushed, Outbox};
 use super::runtime::runtime;
-use super::{Event, EventSink, Sink};
+use super::route::Route;
+use super::{Event, Sink};
 use crate::protocol::close::{ABNORMAL, GOING_AWAY};
 use crate::protocol::frame::{apply_mask, encode_header, OP_PONG};
 use crate::protocol::deflate::{self, Deflater, Negotiated};
@@ -65,13 +66,13 @@ pub struct Conn {
     compression: Option<Compression>,
     state: AtomicU8,
     aggregate: AtomicBool,
-    handshake: Mutex<Option<Box<Handshake>>>,
+    handshake: Arc<Handshake>,
     /// Resolves the pending upgrade: true once the 101 is queued.
     decision: Mutex<Option<oneshot::Sender<bool>>>,
     /// Wakes the reader when something outside it changed (a close was queued).
     wake_reader: Notify,
-    /// Where events go; `None` once `Closed` went out, so that nothing follows it.
-    sink: Mutex<Option<Sink>>,
+    /// Where events go; it can move to another thread.
+    pub route: Route,
 }
 
 /// Why the read loop ended.
@@ -123,11 +124,11 @@ pub async fn upgrade(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, l
         compression,
         state: AtomicU8::new(CONNECTING),
         aggregate: AtomicBool::new(false),
-        handshake: Mutex::new(Some(Box::new(Handshake { request, upgrade, extensions: extensions.clone() }))),
+        handshake: Arc::new(Handshake { request, upgrade, extensions: extensions.clone() }),
         extensions,
         decision: Mutex::new(Some(decide)),
         wake_reader: Notify::new(),
-        sink: Mutex::new(Some(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() })),
+        route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
         server: server.clone(),
     });
     let id = server.track(&conn);
@@ -163,35 +164,17 @@ impl Conn {
 
     /// The slot JavaScript knows this connection by (meaningless once it closed).
     pub fn slot(&self) -> u32 {
-        self.sink.lock().unwrap().as_ref().map_or(u32::MAX, |s| s.slot)
-    }
-
-    /// Hands `events` to the consumer, in order with every other thread's; false if it is gone or the
-    /// connection already reported its close.
-    fn emit(&self, events: &mut Vec<Event>) -> bool {
-        let sink = self.sink.lock().unwrap();
-        match sink.as_ref() {
-            Some(sink) => sink.deliver(events),
-            None => {
-                events.clear();
-                false
-            }
-        }
+        self.route.slot().unwrap_or(u32::MAX)
     }
 
     /// The last event: nothing is delivered after it.
     fn emit_closed(&self, code: u16, reason: String) {
-        if let Some(sink) = self.sink.lock().unwrap().take() {
-            sink.deliver_one(Event::Closed { code, reason });
-        }
+        self.route.emit_last(Event::Closed { code, reason });
     }
 
-    pub fn take_handshake(&self) -> Option<Box<Handshake>> {
-        self.handshake.lock().unwrap().take()
-    }
-
-    fn consumer(&self) -> Option<Arc<dyn EventSink>> {
-        self.sink.lock().unwrap().as_ref().map(|s| s.consumer.clone())
+    /// The opening request (kept: a connection handed to another thread shows it again there).
+    pub fn handshake(&self) -> Arc<Handshake> {
+        self.handshake.clone()
     }
 
     fn mask(&self) -> Option<[u8; 4]> {
@@ -274,6 +257,11 @@ impl Conn {
         }
     }
 
+    /// Wakes the reader (a queued connection got its receiving thread).
+    pub fn wake(&self) {
+        self.wake_reader.notify_one();
+    }
+
     /// Starts the closing handshake from this side (a pending upgrade is refused instead).
     pub fn close(self: &Arc<Self>, code: u16, reason: &[u8]) {
         if self.state() == CONNECTING {
@@ -319,7 +307,7 @@ impl Conn {
             if let Ok(rt) = runtime(None) {
                 rt.spawn(async move {
                     if conn.outbox.write_pending(&conn.stream).await.is_ok() && conn.state() == OPEN {
-                        conn.emit(&mut vec![Event::Drain]);
+                        conn.route.emit(&mut vec![Event::Drain]);
                     }
                 });
             }
@@ -332,7 +320,7 @@ impl Conn {
         if !matches!(ending, Ending::Dropped) {
             // Let the application answer the messages that came before the close, as a single-threaded server would.
             let (handled, wait) = oneshot::channel();
-            if self.emit(&mut vec![Event::Barrier(handled)]) {
+            if self.route.emit(&mut vec![Event::Barrier(handled)]) {
                 let _ = timeout(self.server.config.close_timeout, wait).await;
             }
         }
@@ -393,7 +381,14 @@ impl Conn {
                 close_deadline = Some(Instant::now() + self.server.config.close_timeout);
             }
             let deadline = close_deadline.unwrap_or_else(far_future);
-            let Some(consumer) = self.consumer() else { return Ending::Dropped };
+            let Some(consumer) = self.route.consumer() else {
+                if self.route.is_ended() {
+                    return Ending::Dropped;
+                }
+                // Queued for a receiving thread: nothing is read until one takes the connection.
+                self.wake_reader.notified().await;
+                continue;
+            };
             tokio::select! {
                 _ = consumer.backlog().room() => {}
                 _ = self.wake_reader.notified() => continue,
@@ -435,13 +430,10 @@ impl Conn {
         if events.is_empty() {
             return true;
         }
-        if let Some(consumer) = self.consumer() {
-            consumer.backlog().add(events.iter().map(Event::weight).sum());
-        }
         if events.iter().any(|e| matches!(e, Event::Ping(_))) {
             self.flush_now();
         }
-        self.emit(events)
+        self.route.emit(events)
     }
 }
 

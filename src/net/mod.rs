@@ -7,6 +7,7 @@ pub mod http;
 pub mod listener;
 pub mod memory;
 pub mod outbox;
+pub mod route;
 pub mod runtime;
 pub mod socket;
 
@@ -36,6 +37,11 @@ pub enum Event {
     /// Not shown to the consumer: resolved once every event before it was handled (and the replies those
     /// handlers queued are in the outbox).
     Barrier(tokio::sync::oneshot::Sender<()>),
+    /// A connection handed over by another thread; targets a receiver registration. The flag says the
+    /// registration is used up (a one-shot `accept`).
+    Posted(Arc<Conn>, bool),
+    /// Not shown to the consumer: the connection of this slot moved away and every event it had is behind.
+    MoveEnd,
 }
 
 impl Event {
@@ -66,7 +72,9 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// Queues `events` for the consumer, counting their bytes against its backlog.
     pub fn deliver(&self, events: &mut Vec<Event>) -> bool {
+        self.consumer.backlog().add(events.iter().map(Event::weight).sum());
         self.consumer.deliver(self.slot, events)
     }
     pub fn deliver_one(&self, event: Event) -> bool {
