@@ -1,7 +1,7 @@
 'use strict';
 // Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
 // With two or more cores the server process is pinned to core 0 and the load generator to core 1.
-// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate]
+// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate,workers]
 const { spawn, execFileSync } = require('child_process');
 const path = require('path');
 const os = require('os');
@@ -20,6 +20,17 @@ const SCENARIOS = [
   { id: '16k', name: '16 KiB binary, 16 conns x 4 in flight', conns: 16, size: 16384, inflight: 4, binary: true },
   { id: '1m', name: '1 MiB binary, 4 conns x 2 in flight', conns: 4, size: 1 << 20, inflight: 2, binary: true },
   { id: 'deflate', name: '16 KiB JSON, deflate, 16 conns x 4', conns: 16, size: 16384, inflight: 4, deflate: true },
+  // Both cores for the servers here (unpinned): one listener posting to worker_threads vs ws under cluster.
+  {
+    id: 'workers', name: '32 B text, 64 x 8, worker threads', conns: 64, size: 32, inflight: 8, unpinned: true,
+    servers: [
+      { name: 'ferrows', script: 'examples/echo.js' },
+      { name: 'ferrows+1w', script: 'bench/ferrows-workers.js', env: { WORKERS: '1' } },
+      { name: 'ferrows+2w', script: 'bench/ferrows-workers.js', env: { WORKERS: '2' } },
+      { name: 'ws', script: 'bench/ws-echo.js' },
+      { name: 'ws cl2', script: 'bench/ws-cluster.js', env: { WORKERS: '2' } },
+    ],
+  },
 ].filter((s) => !only || only.split(',').includes(s.id));
 
 const SERVERS = [
@@ -43,11 +54,13 @@ function buildLoadgen() {
   return path.join(root, 'target', 'release', 'ferrows-loadgen');
 }
 
-function startServer(script, port, deflate) {
+function startServer(server, port, s) {
   return new Promise((resolve, reject) => {
-    const [cmd, args] = onCore(0, process.execPath, [path.join(root, script)]);
-    const env = { ...process.env, HOST: '127.0.0.1', PORT: String(port), DEFLATE: deflate ? '1' : '0' };
-    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const script = server.script;
+    const node = [process.execPath, [path.join(root, script)]];
+    const [cmd, args] = s.unpinned ? node : onCore(0, ...node);
+    const env = { ...process.env, ...server.env, HOST: '127.0.0.1', PORT: String(port), DEFLATE: s.deflate ? '1' : '0' };
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
     const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 10000);
     child.stdout.on('data', (chunk) => {
       if (String(chunk).includes('listening')) {
@@ -64,7 +77,7 @@ function runLoad(loadgen, port, s) {
     '--seconds', seconds, '--warmup', 1].map(String);
   if (s.binary) args.push('--binary');
   if (s.deflate) args.push('--deflate', '--json');
-  const [cmd, cmdArgs] = onCore(1, loadgen, args);
+  const [cmd, cmdArgs] = s.unpinned ? [loadgen, args] : onCore(1, loadgen, args);
   return JSON.parse(execFileSync(cmd, cmdArgs, { encoding: 'utf8', timeout: (seconds + 30) * 1000 }));
 }
 
@@ -75,22 +88,25 @@ async function main() {
   const rows = [];
   for (const s of SCENARIOS) {
     const results = {};
-    for (const server of SERVERS) {
-      const child = await startServer(server.script, ++port, s.deflate);
+    for (const server of s.servers || SERVERS) {
+      const child = await startServer(server, ++port, s);
       try {
         results[server.name] = runLoad(loadgen, port, s);
       } finally {
-        child.kill('SIGKILL');
+        process.kill(-child.pid, 'SIGKILL'); // the whole group: cluster workers too
       }
       const r = results[server.name];
-      console.log(`${s.name.padEnd(40)} ${server.name.padEnd(8)} ${String(r.msgs_per_sec).padStart(9)} msgs/s ${r.mb_per_sec.toFixed(1).padStart(8)} MB/s  p50 ${r.p50_us} us  p99 ${r.p99_us} us  errors ${r.errors}`);
+      console.log(`${s.name.padEnd(40)} ${server.name.padEnd(10)} ${String(r.msgs_per_sec).padStart(9)} msgs/s ${r.mb_per_sec.toFixed(1).padStart(8)} MB/s  p50 ${r.p50_us} us  p99 ${r.p99_us} us  errors ${r.errors}`);
     }
-    const ratio = results.ferrows.msgs_per_sec / results.ws.msgs_per_sec;
-    rows.push({ scenario: s.name, ratio });
-    console.log(`${''.padEnd(40)} ferrows/ws = ${ratio.toFixed(2)}x\n`);
+    for (const name of Object.keys(results).filter((n) => n !== 'ws')) {
+      const ratio = results[name].msgs_per_sec / results.ws.msgs_per_sec;
+      rows.push({ scenario: `${s.name} ${name}`, ratio });
+      console.log(`${''.padEnd(40)} ${name}/ws = ${ratio.toFixed(2)}x`);
+    }
+    console.log('');
   }
-  console.log('ratios (ferrows / ws, messages per second):');
-  for (const r of rows) console.log(`  ${r.scenario.padEnd(40)} ${r.ratio.toFixed(2)}x`);
+  console.log('ratios (against ws on one thread, messages per second):');
+  for (const r of rows) console.log(`  ${r.scenario.padEnd(52)} ${r.ratio.toFixed(2)}x`);
 }
 
 main().catch((err) => {
