@@ -35,10 +35,6 @@ function parseServerArgs(args) {
     ['threads', 'integer'], ['handshakeTimeout', 'integer'], ['closeTimeout', 'integer'], ['maxBodySize', 'integer'],
     ['cert', 'pem'], ['key', 'pem'], ['ca', 'pem'], ['passphrase', 'string'], ['host', 'string'], ['hosts', 'array'],
   ]) typeCheck(options, name, type);
-  if (options.cert !== undefined || options.key !== undefined || options.hosts !== undefined) {
-    // Refuse rather than serve plain text to a client that was promised TLS.
-    throw new Error('ferrows: TLS options (cert, key, hosts) are not supported by this build yet');
-  }
   let address = options.address ?? '::';
   let port = options.port ?? 8080;
   if (options.url !== undefined) {
@@ -55,6 +51,7 @@ function parseServerArgs(args) {
       handshakeTimeout: options.handshakeTimeout, closeTimeout: options.closeTimeout,
       deflate: deflateOptions(options.perMessageDeflate, options.perMessageDeflateAllow),
       maxBodyBytes: options.maxBodySize,
+      tls: tlsOptions(options),
     },
     onconnect,
   };
@@ -94,6 +91,26 @@ function deflateOptions(deflate, allow) {
   };
 }
 
+const pem = (value) => (value === undefined ? undefined : Buffer.from(value));
+
+function certOptions(where, o) {
+  if (o.cert === undefined || o.key === undefined) throw new TypeError(`${where} needs both 'cert' and 'key'`);
+  return { cert: pem(o.cert), key: pem(o.key), passphrase: o.passphrase, ca: pem(o.ca) };
+}
+
+/** sack's TLS options: a top-level cert/key (used for any server name no host matches) and `hosts` for SNI. */
+function tlsOptions(options) {
+  const hosts = options.hosts || [];
+  if (options.cert === undefined && options.key === undefined && hosts.length === 0) return undefined;
+  return {
+    default: options.cert !== undefined || options.key !== undefined ? certOptions('Server option', options) : undefined,
+    hosts: hosts.map((h, i) => {
+      if (!h || (typeof h.host !== 'string' && !Array.isArray(h.host))) throw new TypeError(`Server option 'hosts[${i}].host' must be a string or an array of strings`);
+      return { names: [].concat(h.host).map(String), cert: certOptions(`Server option 'hosts[${i}]'`, h) };
+    }),
+  };
+}
+
 /** Defines `onX` for each event: assigning registers the handler, and `obj.onX(fn)` does too (sack's README style). */
 function defineEventProperties(proto, events) {
   for (const event of events) {
@@ -125,6 +142,7 @@ class Connection {
     this.headers = headersObject(hs.headers);
     this.CGI = CGI;
     this.connection = socketInfo(nativeConn, this.headers);
+    Object.assign(this.connection, { secure: hs.secure, servername: hs.servername, tlsVersion: hs.tlsVersion, alpn: hs.alpn });
     this.protocols = hs.protocols;
     this.protocol = undefined;
     this.extensions = hs.extensions;
@@ -245,6 +263,7 @@ class ServerImpl {
     this._native = new native.NativeServer(options);
     this._handlers = {};
     this._pending = null;
+    this._fallback = undefined;
     this._connections = new Set();
     this._readyState = readyStates.LISTENING;
     if (onconnect) this.on('connect', onconnect);
@@ -260,6 +279,7 @@ class ServerImpl {
     if (!SERVER_EVENTS.includes(event)) throw new Error(`Unknown server event '${event}'; expected one of ${SERVER_EVENTS.join(', ')}`);
     this._handlers[event] = fn; // one handler per event, as in sack
     if (event === 'request') this._native.setWantsRequests(true);
+    if (event === 'error' || event === 'lowError') this._native.setWantsErrors(true);
     return this;
   }
 
@@ -273,6 +293,18 @@ class ServerImpl {
   reject(status) {
     if (!this._pending) throw new Error('Reject cannot be used outside of accept callback.');
     this._pending._decision = { accept: false, status };
+  }
+
+  /** During lowError 1 (a client that did not start TLS): go on with it in plain text on this port. */
+  disableSSL() {
+    if (!this._fallback) throw new Error('disableSSL() is only valid during a lowError event for a non-TLS client');
+    this._fallback.decide(true);
+  }
+
+  /** During lowError 1: close the connection (what happens when neither is called). */
+  rejectSSL() {
+    if (!this._fallback) throw new Error('rejectSSL() is only valid during a lowError event for a non-TLS client');
+    this._fallback.decide(false);
   }
 
   close() {
@@ -310,6 +342,21 @@ class ServerImpl {
     this._connections.add(ws);
     const onconnect = this._handlers.connect;
     if (onconnect) onconnect.call(ws, ws);
+  }
+
+  _onLowError([code, ends, extra, fallback]) {
+    const handler = this._handlers.lowError;
+    this._fallback = fallback;
+    try {
+      if (handler) handler.call(this, code, socketInfo(ends, {}), extra);
+    } finally {
+      this._fallback = undefined;
+      if (fallback) fallback.decide(false);
+    }
+  }
+
+  _onSocketError(ends) {
+    if (this._handlers.error) this._handlers.error.call(this, socketInfo(ends, {}));
   }
 
   _onRequest(exchange) {

@@ -37,7 +37,7 @@ function splitTarget(target) {
 }
 
 class HttpRequest extends EventEmitter {
-  constructor(exchange, info, redirect = false) {
+  constructor(exchange, info) {
     super();
     const { path, CGI } = splitTarget(info.url);
     const body = info.body;
@@ -52,8 +52,8 @@ class HttpRequest extends EventEmitter {
     this.bytes = body.length ? body.buffer.slice(body.byteOffset, body.byteOffset + body.length) : null;
     this.connection = socketInfo(exchange, this.headers);
     this.socket = { remoteAddress: this.connection.remoteAddress, remotePort: this.connection.remotePort,
-      localAddress: this.connection.localAddress, localPort: this.connection.localPort, encrypted: false };
-    this.redirect = redirect;
+      localAddress: this.connection.localAddress, localPort: this.connection.localPort, encrypted: info.secure };
+    this.redirect = info.redirect;
     this._body = body;
   }
 
@@ -161,8 +161,8 @@ class HttpResponse extends EventEmitter {
 }
 
 /** Builds the request/response pair for a native exchange, runs `handler(req, res)` with `self` as `this`. */
-function handleRequest(exchange, handler, self, redirect = false) {
-  const req = new HttpRequest(exchange, exchange.request(), redirect);
+function handleRequest(exchange, handler, self) {
+  const req = new HttpRequest(exchange, exchange.request());
   const res = new HttpResponse(exchange);
   try {
     handler.call(self, req, res);

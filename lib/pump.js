@@ -16,6 +16,8 @@ const PONG = 6;
 const SERVER_CLOSED = 7;
 const REQUEST = 8;
 const POSTED = 9;
+const LOW_ERROR = 10;
+const SOCKET_ERROR = 11;
 
 /** slot → the face object that receives that slot's events (a server or a connection). */
 const targets = [];
@@ -54,6 +56,12 @@ function deliver(code, payload) {
       break;
     case POSTED:
       target._onPosted(payload);
+      break;
+    case LOW_ERROR:
+      target._onLowError(payload);
+      break;
+    case SOCKET_ERROR:
+      target._onSocketError(payload);
       break;
     case SERVER_CLOSED:
       targets[slot] = undefined;

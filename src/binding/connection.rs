@@ -32,6 +32,11 @@ pub struct HandshakeInfo {
     pub version: u32,
     /// The negotiated `Sec-WebSocket-Extensions` answer ('' when none).
     pub extensions: String,
+    pub secure: bool,
+    /// TLS only: the server name the client asked for, the protocol version and the ALPN protocol.
+    pub servername: Option<String>,
+    pub tls_version: Option<String>,
+    pub alpn: Option<String>,
 }
 
 #[napi(object)]
@@ -39,6 +44,13 @@ pub struct SocketAddress {
     pub address: String,
     pub port: u32,
     pub family: String,
+}
+
+/// Both ends of a socket, for `error`/`lowError` events.
+#[napi(object)]
+pub struct SocketEnds {
+    pub remote: SocketAddress,
+    pub local: SocketAddress,
 }
 
 pub fn socket_address(addr: std::net::SocketAddr) -> SocketAddress {
@@ -65,13 +77,18 @@ impl NativeConnection {
     #[napi]
     pub fn handshake(&self) -> HandshakeInfo {
         let h = self.conn.handshake();
+        let request = h.request();
         HandshakeInfo {
-            method: h.request.method.clone(),
-            url: h.request.target.clone(),
-            headers: h.request.headers.iter().flat_map(|(n, v)| [n.clone(), v.clone()]).collect(),
+            method: request.method,
+            url: request.target,
+            headers: request.headers.into_iter().flat_map(|(n, v)| [n, v]).collect(),
             protocols: h.upgrade.protocols.clone(),
             version: h.upgrade.version as u32,
             extensions: h.extensions.clone().unwrap_or_default(),
+            secure: h.tls.is_some(),
+            servername: h.tls.as_ref().and_then(|t| t.server_name.clone()),
+            tls_version: h.tls.as_ref().map(|t| t.version.clone()),
+            alpn: h.tls.as_ref().and_then(|t| t.alpn.clone()),
         }
     }
 

@@ -23,6 +23,9 @@ pub struct HttpRequestInfo {
     /// Names and values as received, alternating.
     pub headers: Vec<String>,
     pub body: Buffer,
+    /// Plain HTTP let through on a TLS port (sack's `redirect`).
+    pub redirect: bool,
+    pub secure: bool,
 }
 
 fn answer_error(e: AnswerError) -> Error {
@@ -61,6 +64,8 @@ impl NativeHttpExchange {
             version: req.version as u32,
             headers: req.headers.into_iter().flat_map(|(n, v)| [n, v]).collect(),
             body: body.to_vec().into(),
+            redirect: self.exchange.redirect,
+            secure: self.exchange.secure,
         })
     }
 

@@ -14,7 +14,7 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use napi::bindgen_prelude::*;
 use napi::{sys, Env, JsValue};
 
-use super::connection::NativeConnection;
+use super::connection::{socket_address, NativeConnection, SocketEnds};
 use super::http::NativeHttpExchange;
 use super::values;
 use crate::net::{Backlog, Conn, Event, EventSink};
@@ -37,6 +37,8 @@ pub const KIND_PONG: u32 = 6;
 pub const KIND_SERVER_CLOSED: u32 = 7;
 pub const KIND_REQUEST: u32 = 8;
 pub const KIND_POSTED: u32 = 9;
+pub const KIND_LOW_ERROR: u32 = 10;
+pub const KIND_SOCKET_ERROR: u32 = 11;
 
 struct Tsfn(sys::napi_threadsafe_function);
 // The handle is only used through napi calls documented as callable from any thread.
@@ -307,6 +309,25 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
                 let instance = NativeHttpExchange::new(exchange).into_instance(&napi_env)?;
                 (KIND_REQUEST, instance.value)
             }
+            Event::LowError { code, peer, local, extra, decide } => {
+                let napi_env = Env::from_raw(env);
+                let report = values::array(env, 4)?;
+                values::set_element(env, report, 0, values::uint32(env, code as u32)?)?;
+                values::set_element(env, report, 1, SocketEnds::to_napi_value(env, ends(peer, local))?)?;
+                let extra = match extra {
+                    Some(bytes) if code == 7 => values::string(env, &bytes)?,
+                    Some(bytes) => values::array_buffer(env, bytes)?,
+                    None => values::undefined(env)?,
+                };
+                values::set_element(env, report, 2, extra)?;
+                let fallback = match decide {
+                    Some(decide) => TlsFallback::new(decide).into_instance(&napi_env)?.value,
+                    None => values::undefined(env)?,
+                };
+                values::set_element(env, report, 3, fallback)?;
+                (KIND_LOW_ERROR, report)
+            }
+            Event::SocketError { peer, local } => (KIND_SOCKET_ERROR, SocketEnds::to_napi_value(env, ends(peer, local))?),
             Event::Closed { code, reason } => {
                 ended.push(slot);
                 pump.disown(slot);
@@ -365,6 +386,29 @@ fn handle_natively(env: sys::napi_env, pump: &Pump, slot: u32, event: Event, bar
             None
         }
         (event, None) => Some((slot, event)),
+    }
+}
+
+fn ends(peer: std::net::SocketAddr, local: std::net::SocketAddr) -> SocketEnds {
+    SocketEnds { remote: socket_address(peer), local: socket_address(local) }
+}
+
+/// The decision on a client that did not start TLS on a TLS port (lowError 1): plain text, or close.
+#[napi]
+pub struct TlsFallback {
+    decide: Option<tokio::sync::oneshot::Sender<bool>>,
+}
+
+#[napi]
+impl TlsFallback {
+    pub fn new(decide: tokio::sync::oneshot::Sender<bool>) -> Self {
+        TlsFallback { decide: Some(decide) }
+    }
+
+    /// true: go on in plain text; false: close. Only the first call counts.
+    #[napi]
+    pub fn decide(&mut self, plain: bool) -> bool {
+        self.decide.take().is_some_and(|d| d.send(plain).is_ok())
     }
 }
 

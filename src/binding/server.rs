@@ -11,6 +11,7 @@ use super::connection::{socket_address, SocketAddress};
 use super::pump;
 use crate::net::listener::{listen, Server, ServerConfig};
 use crate::net::{EventSink, Sink};
+use crate::net::tls::{server_config, CertSpec, HostSpec, SniResolver, TlsOptions};
 use crate::protocol::deflate::DeflateConfig;
 
 /// Options after the JavaScript face has checked and defaulted them.
@@ -31,6 +32,51 @@ pub struct NativeServerOptions {
     pub max_body_bytes: Option<f64>,
     /// permessage-deflate; absent: the extension is not negotiated.
     pub deflate: Option<NativeDeflateOptions>,
+    /// TLS; absent: plain TCP.
+    pub tls: Option<NativeTlsOptions>,
+}
+
+/// A certificate and key as PEM bytes.
+#[napi(object)]
+pub struct NativeCert {
+    pub cert: Buffer,
+    pub key: Buffer,
+    pub passphrase: Option<String>,
+    pub ca: Option<Buffer>,
+}
+
+#[napi(object)]
+pub struct NativeTlsHost {
+    pub names: Vec<String>,
+    pub cert: NativeCert,
+}
+
+#[napi(object)]
+pub struct NativeTlsOptions {
+    /// The certificate for names no host matches.
+    pub default: Option<NativeCert>,
+    pub hosts: Vec<NativeTlsHost>,
+}
+
+impl NativeCert {
+    fn spec(&self) -> CertSpec {
+        CertSpec {
+            cert_pem: self.cert.to_vec(),
+            key_pem: self.key.to_vec(),
+            passphrase: self.passphrase.clone(),
+            ca_pem: self.ca.as_ref().map(|c| c.to_vec()),
+        }
+    }
+}
+
+impl NativeTlsOptions {
+    fn config(&self) -> Result<(Arc<rustls::ServerConfig>, Arc<SniResolver>)> {
+        let options = TlsOptions {
+            default: self.default.as_ref().map(NativeCert::spec),
+            hosts: self.hosts.iter().map(|h| HostSpec { names: h.names.clone(), cert: h.cert.spec() }).collect(),
+        };
+        server_config(&options).map_err(|reason| Error::from_reason(format!("TLS: {reason}")))
+    }
 }
 
 #[napi(object)]
@@ -98,6 +144,7 @@ impl NativeServer {
             bad_version_status: options.bad_version_status.unwrap_or(426) as u16,
             deflate: options.deflate.as_ref().map(NativeDeflateOptions::config).transpose()?,
             max_body_bytes: options.max_body_bytes.map(|n| n as usize).unwrap_or(1024 * 1024),
+            tls: options.tls.as_ref().map(NativeTlsOptions::config).transpose()?,
         };
         let sink = Sink { consumer: pump.clone(), slot: pump.new_slot() };
         let threads = options.threads.map(|n| n as usize);
@@ -121,6 +168,17 @@ impl NativeServer {
     #[napi]
     pub fn set_wants_requests(&self, on: bool) {
         self.server.set_wants_requests(on);
+    }
+
+    /// Whether `error`/`lowError` events are wanted (only then are they produced).
+    #[napi]
+    pub fn set_wants_errors(&self, on: bool) {
+        self.server.set_wants_errors(on);
+    }
+
+    #[napi(getter)]
+    pub fn secure(&self) -> bool {
+        self.server.config.tls.is_some()
     }
 
     /// Stops listening and closes every connection with 1001; the server's close event follows.

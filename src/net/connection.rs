@@ -7,18 +7,17 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
-use tokio::net::TcpStream;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
-use super::listener::Server;
-use super::socket::{linger, read_some, refuse, LINGER};
+use super::listener::{Failure, Server};
+use super::socket::{Socket, TlsInfo, LINGER};
 use super::outbox::{Flushed, Outbox};
 use super::runtime::runtime;
 use super::route::Route;
 use super::{Event, Sink};
-use crate::protocol::close::{ABNORMAL, GOING_AWAY};
+use crate::protocol::close::{ABNORMAL, GOING_AWAY, MESSAGE_TOO_BIG};
 use crate::protocol::frame::{apply_mask, encode_header, OP_PONG};
 use crate::protocol::deflate::{self, Deflater, Negotiated};
 use crate::protocol::handshake::{self, Request, Upgrade};
@@ -36,12 +35,27 @@ const AGGREGATE_DELAY: Duration = Duration::from_millis(2);
 /// How often a quiet connection checks whether its compression states can be released.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
-/// What the client sent to open the connection; handed to JavaScript once.
+/// What the client sent to open the connection. The request is kept as the bytes received (one allocation
+/// instead of one per header) and parsed again when JavaScript asks for it.
 pub struct Handshake {
-    pub request: Request,
+    head: Bytes,
     pub upgrade: Upgrade,
     /// The `Sec-WebSocket-Extensions` answer, when an extension was negotiated.
     pub extensions: Option<String>,
+    /// Present on TLS connections.
+    pub tls: Option<TlsInfo>,
+}
+
+impl Handshake {
+    pub fn request(&self) -> Request {
+        // These bytes parsed once already, so they parse again; the empty fallback only keeps this panic-free.
+        handshake::parse_request(&self.head, usize::MAX).ok().flatten().map(|(r, _)| r).unwrap_or(Request {
+            method: String::new(),
+            target: String::new(),
+            version: 1,
+            headers: Vec::new(),
+        })
+    }
 }
 
 /// The sending half of permessage-deflate on a connection.
@@ -55,13 +69,12 @@ struct Compression {
 }
 
 pub struct Conn {
-    stream: TcpStream,
+    socket: Socket,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub outbox: Outbox,
     server: Arc<Server>,
     extensions: Option<String>,
-    key: String,
     negotiated: Option<Negotiated>,
     compression: Option<Compression>,
     state: AtomicU8,
@@ -84,10 +97,10 @@ enum Ending {
 
 /// Takes an upgrade request: validates it, waits for the application's decision, then runs the connection
 /// until it closes. `buf` holds whatever the client sent after the request.
-pub async fn upgrade(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, local: SocketAddr, request: Request, buf: BytesMut) {
+pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: Bytes, buf: BytesMut) {
     let upgrade = match handshake::validate_upgrade(&request, server.config.bad_version_status) {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return refuse(&stream, rejection.status, rejection.reason, rejection.headers).await,
+        Err(rejection) => return socket.refuse(rejection.status, rejection.reason, rejection.headers).await,
     };
     let negotiated = match &server.config.deflate {
         None => None,
@@ -95,12 +108,12 @@ pub async fn upgrade(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, l
             let offers: Vec<&str> = request.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions")).map(|(_, v)| v.as_str()).collect();
             match deflate::negotiate(&offers, config) {
                 Ok(found) => found,
-                Err(_) => return refuse(&stream, 400, "Invalid or unacceptable Sec-WebSocket-Extensions header", &[]).await,
+                Err(_) => return socket.refuse(400, "Invalid or unacceptable Sec-WebSocket-Extensions header", &[]).await,
             }
         }
     };
     if server.is_closed() {
-        return refuse(&stream, 503, "Server is closing", &[]).await;
+        return socket.refuse(503, "Server is closing", &[]).await;
     }
     let compression = match (&negotiated, &server.config.deflate) {
         (Some((n, _)), Some(config)) => Some(Compression {
@@ -114,17 +127,17 @@ pub async fn upgrade(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, l
     let (negotiated, extensions) = negotiated.map_or((None, None), |(n, answer)| (Some(n), Some(answer)));
     let (decide, decided) = oneshot::channel();
     let server_sink = server.sink.clone();
+    let tls = socket.tls_info();
     let conn = Arc::new(Conn {
-        stream,
+        socket,
         peer,
         local,
         outbox: Outbox::default(),
-        key: upgrade.key.clone(),
         negotiated,
         compression,
         state: AtomicU8::new(CONNECTING),
         aggregate: AtomicBool::new(false),
-        handshake: Arc::new(Handshake { request, upgrade, extensions: extensions.clone() }),
+        handshake: Arc::new(Handshake { head, upgrade, extensions: extensions.clone(), tls }),
         extensions,
         decision: Mutex::new(Some(decide)),
         wake_reader: Notify::new(),
@@ -139,7 +152,7 @@ pub async fn upgrade(server: Arc<Server>, stream: TcpStream, peer: SocketAddr, l
     if accepted {
         conn.run(buf).await;
     } else {
-        let _ = timeout(server.config.close_timeout, conn.outbox.finish(&conn.stream)).await;
+        let _ = timeout(server.config.close_timeout, conn.outbox.finish(&conn.socket)).await;
         conn.state.store(CLOSED, Ordering::Release);
         conn.emit_closed(ABNORMAL, String::new());
     }
@@ -184,7 +197,7 @@ impl Conn {
     /// Finishes a pending upgrade with a 101; false if it was already decided.
     pub fn accept(self: &Arc<Self>, protocol: Option<&str>) -> bool {
         let Some(decide) = self.decision.lock().unwrap().take() else { return false };
-        let answer = handshake::switching_protocols(&self.key, protocol, self.extensions.as_deref());
+        let answer = handshake::switching_protocols(&self.handshake.upgrade.key, protocol, self.extensions.as_deref());
         self.outbox.push(|buf| buf.extend_from_slice(&answer));
         self.state.store(OPEN, Ordering::Release);
         self.flush_now();
@@ -277,7 +290,7 @@ impl Conn {
     }
 
     pub fn set_no_delay(&self, on: bool) -> io::Result<()> {
-        self.stream.set_nodelay(on)
+        self.socket.tcp().set_nodelay(on)
     }
 
     pub fn set_aggregate(&self, on: bool) {
@@ -302,11 +315,11 @@ impl Conn {
 
     /// Writes what the socket takes now; a task finishes the rest when the socket is full.
     pub fn flush_now(self: &Arc<Self>) {
-        if self.outbox.flush(&self.stream) == Flushed::NeedWriter {
+        if self.outbox.flush(&self.socket) == Flushed::NeedWriter {
             let conn = self.clone();
             if let Ok(rt) = runtime(None) {
                 rt.spawn(async move {
-                    if conn.outbox.write_pending(&conn.stream).await.is_ok() && conn.state() == OPEN {
+                    if conn.outbox.write_pending(&conn.socket).await.is_ok() && conn.state() == OPEN {
                         conn.route.emit(&mut vec![Event::Drain]);
                     }
                 });
@@ -330,16 +343,21 @@ impl Conn {
                 self.state.store(CLOSING, Ordering::Release);
                 let mask = self.mask();
                 self.outbox.push_close(|b| encode_close(b, code, b"", mask));
-                let _ = timeout(self.server.config.close_timeout, self.outbox.finish(&self.stream)).await;
-                let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Both);
+                let _ = timeout(self.server.config.close_timeout, self.outbox.finish(&self.socket)).await;
+                self.socket.shutdown().await;
                 (code, reason)
             }
             Ending::Failed(err) => {
+                match err.code {
+                    MESSAGE_TOO_BIG => self.server.report_failure(self.peer, self.local, None, Failure::MessageTooBig),
+                    _ if err.is_control_frame_error() => self.server.report_failure(self.peer, self.local, None, Failure::BadControlFrame),
+                    _ => {}
+                }
                 self.state.store(CLOSING, Ordering::Release);
                 let mask = self.mask();
                 self.outbox.push_close(|b| encode_close(b, err.code, err.reason.as_bytes(), mask));
-                let _ = timeout(LINGER, self.outbox.finish(&self.stream)).await;
-                linger(&self.stream).await;
+                let _ = timeout(LINGER, self.outbox.finish(&self.socket)).await;
+                self.socket.linger().await;
                 (err.code, err.reason.to_string())
             }
             Ending::Dropped => (ABNORMAL, String::new()),
@@ -395,7 +413,7 @@ impl Conn {
                 _ = sleep_until(deadline) => return Ending::Dropped,
             }
             tokio::select! {
-                read = read_some(&self.stream, buf) => match read {
+                read = self.socket.read_some(buf) => match read {
                     Ok(0) | Err(_) => return Ending::Dropped,
                     Ok(_) => {}
                 },

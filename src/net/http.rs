@@ -6,14 +6,15 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::timeout;
 
 use super::connection::upgrade;
 use super::listener::Server;
-use super::socket::{linger, read_some, refuse, write_all};
+use super::socket::Socket;
+use super::listener::Failure;
 use super::Event;
 use crate::protocol::handshake::{self, Rejection, Request};
 use crate::protocol::http::{self, BodyKind, ChunkedDecoder, Framing};
@@ -22,6 +23,9 @@ use crate::protocol::http::{self, BodyKind, ChunkedDecoder, Framing};
 pub struct Exchange {
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// The client spoke plain HTTP to the TLS port and the application let it (sack's `disableSSL`).
+    pub redirect: bool,
+    pub secure: bool,
     request: Mutex<Option<(Request, Bytes)>>,
     out: Mutex<Answer>,
     wake: Notify,
@@ -104,54 +108,69 @@ impl Exchange {
 }
 
 /// Serves one accepted socket until it closes or becomes a WebSocket.
-pub async fn serve(server: Arc<Server>, stream: TcpStream, peer: SocketAddr) {
-    let local = stream.local_addr().unwrap_or(peer);
-    let _ = stream.set_nodelay(server.config.no_delay);
+pub async fn serve(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr) {
+    let local = tcp.local_addr().unwrap_or(peer);
+    let _ = tcp.set_nodelay(server.config.no_delay);
+    // Boxed: the opening phase's state should not stay in the connection's task.
+    let Some((socket, redirect)) = Box::pin(super::secure::open(&server, tcp, peer, local)).await else { return };
     let mut buf = BytesMut::new();
+    let mut answered = false;
     loop {
-        let request = match timeout(server.config.handshake_timeout, read_request(&stream, &mut buf, server.config.max_header_bytes)).await {
-            Ok(Ok(request)) => request,
-            Ok(Err(Some(rejection))) => return refuse(&stream, rejection.status, rejection.reason, rejection.headers).await,
-            Ok(Err(None)) | Err(_) => return,
+        let (request, head) = match timeout(server.config.handshake_timeout, read_request(&socket, &mut buf, server.config.max_header_bytes)).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(Some(rejection))) => {
+                server.report_failure(peer, local, Some(&socket), Failure::BadRequest);
+                return socket.refuse(rejection.status, rejection.reason, rejection.headers).await;
+            }
+            // The peer left (after answered requests that is an ordinary end) or stalled.
+            Ok(Err(None)) if buf.is_empty() && answered => return,
+            Ok(Err(None)) => return server.report_failure(peer, local, Some(&socket), Failure::Dropped),
+            Err(_) => return server.report_failure(peer, local, Some(&socket), Failure::Timeout),
         };
         if request.wants_websocket() {
-            return upgrade(server, stream, peer, local, request, buf).await;
+            return upgrade(server, socket, peer, local, request, head, buf).await;
         }
         if !server.wants_requests() {
-            return refuse(&stream, 426, "Upgrade Required", &[("Upgrade", "websocket")]).await;
+            return socket.refuse(426, "Upgrade Required", &[("Upgrade", "websocket")]).await;
         }
-        match answer(&server, &stream, peer, local, request, &mut buf).await {
-            Ok(true) => continue,
-            Ok(false) => return linger(&stream).await,
-            Err(Some(rejection)) => return refuse(&stream, rejection.status, rejection.reason, rejection.headers).await,
+        match answer(&server, &socket, peer, local, request, redirect, &mut buf).await {
+            Ok(true) => answered = true,
+            Ok(false) => return socket.linger().await,
+            Err(Some(rejection)) => return socket.refuse(rejection.status, rejection.reason, rejection.headers).await,
             Err(None) => return,
         }
     }
 }
 
 /// Reads until a whole request head is in `buf` (which keeps any bytes after it). `Err(None)`: the peer left.
-async fn read_request(stream: &TcpStream, buf: &mut BytesMut, max: usize) -> Result<Request, Option<Rejection>> {
+/// Returns the parsed request and its head as received.
+async fn read_request(socket: &Socket, buf: &mut BytesMut, max: usize) -> Result<(Request, Bytes), Option<Rejection>> {
     loop {
         if let Some((request, len)) = handshake::parse_request(buf, max).map_err(Some)? {
-            let _ = buf.split_to(len);
-            return Ok(request);
+            // A copy: a slice of `buf` would keep its whole read buffer alive with the connection.
+            let head = Bytes::copy_from_slice(&buf[..len]);
+            buf.advance(len);
+            return Ok((request, head));
         }
-        if read_some(stream, buf).await.map_err(|_| None)? == 0 {
+        if socket.read_some(buf).await.map_err(|_| None)? == 0 {
             return Err(None);
         }
     }
 }
 
 /// Reads the body, hands the request to the application and writes its answer. Ok(keep the connection).
-async fn answer(server: &Arc<Server>, stream: &TcpStream, peer: SocketAddr, local: SocketAddr, request: Request, buf: &mut BytesMut) -> Result<bool, Option<Rejection>> {
+#[allow(clippy::too_many_arguments)]
+async fn answer(server: &Arc<Server>, socket: &Socket, peer: SocketAddr, local: SocketAddr, request: Request, redirect: bool, buf: &mut BytesMut) -> Result<bool, Option<Rejection>> {
     let limit = server.config.max_body_bytes;
-    let body = match timeout(server.config.handshake_timeout, read_body(stream, buf, &request, limit)).await {
+    let body = match timeout(server.config.handshake_timeout, read_body(socket, buf, &request, limit)).await {
         Ok(body) => body?,
         Err(_) => return Err(Some(Rejection { status: 408, reason: "Request Timeout", headers: &[] })),
     };
     let exchange = Arc::new(Exchange {
         peer,
         local,
+        redirect,
+        secure: socket.is_tls(),
         req_version: request.version,
         head_request: request.method == "HEAD",
         keep_alive: http::keep_alive(&request),
@@ -171,7 +190,7 @@ async fn answer(server: &Arc<Server>, stream: &TcpStream, peer: SocketAddr, loca
             let mut out = exchange.out.lock().unwrap();
             (out.buf.split().freeze(), out.finished, out.keep_alive)
         };
-        if write_all(stream, &chunk).await.is_err() {
+        if socket.write_all(&chunk).await.is_err() {
             return Err(None);
         }
         if finished {
@@ -180,12 +199,12 @@ async fn answer(server: &Arc<Server>, stream: &TcpStream, peer: SocketAddr, loca
     }
 }
 
-async fn read_body(stream: &TcpStream, buf: &mut BytesMut, request: &Request, limit: usize) -> Result<Bytes, Option<Rejection>> {
+async fn read_body(socket: &Socket, buf: &mut BytesMut, request: &Request, limit: usize) -> Result<Bytes, Option<Rejection>> {
     match http::body_kind(request, limit).map_err(Some)? {
         BodyKind::None => Ok(Bytes::new()),
         BodyKind::Length(len) => {
             while buf.len() < len {
-                if read_some(stream, buf).await.map_err(|_| None)? == 0 {
+                if socket.read_some(buf).await.map_err(|_| None)? == 0 {
                     return Err(None);
                 }
             }
@@ -195,7 +214,7 @@ async fn read_body(stream: &TcpStream, buf: &mut BytesMut, request: &Request, li
             let mut decoder = ChunkedDecoder::default();
             let mut body = BytesMut::new();
             while !decoder.decode(buf, &mut body, limit).map_err(Some)? {
-                if read_some(stream, buf).await.map_err(|_| None)? == 0 {
+                if socket.read_some(buf).await.map_err(|_| None)? == 0 {
                     return Err(None);
                 }
             }

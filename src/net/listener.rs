@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, Type};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -17,6 +17,9 @@ use super::runtime::runtime;
 use super::{Event, Sink};
 use crate::protocol::close::GOING_AWAY;
 use crate::protocol::deflate::DeflateConfig;
+use super::socket::Socket;
+use super::tls::SniResolver;
+use bytes::Bytes;
 
 pub struct ServerConfig {
     pub max_payload: usize,
@@ -31,6 +34,22 @@ pub struct ServerConfig {
     pub deflate: Option<DeflateConfig>,
     /// The largest HTTP request body accepted (413 above).
     pub max_body_bytes: usize,
+    /// TLS, with the resolver that picks certificates by server name.
+    pub tls: Option<(Arc<rustls::ServerConfig>, Arc<SniResolver>)>,
+}
+
+/// Why a socket ended before it became a WebSocket, or what went wrong on one.
+pub enum Failure {
+    Dropped,
+    Timeout,
+    BadRequest,
+    TlsHandshake,
+    /// The client asked for a server name no certificate is for.
+    UnknownHost(String),
+    /// A WebSocket closed for a message over maxPayload (1009).
+    MessageTooBig,
+    /// A WebSocket closed for a malformed control frame.
+    BadControlFrame,
 }
 
 pub struct Server {
@@ -40,6 +59,8 @@ pub struct Server {
     closed: AtomicBool,
     /// Plain HTTP requests go to the application (else they get 426).
     requests: AtomicBool,
+    /// The application listens for `error`/`lowError`.
+    errors: AtomicBool,
     stop: Notify,
     /// Woken when the server stops, for tasks waiting on the application.
     stopped: Notify,
@@ -50,7 +71,7 @@ pub struct Server {
 /// Binds `addr` (an IPv6 wildcard also takes IPv4) and starts accepting on the runtime.
 pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, threads: Option<usize>) -> io::Result<Arc<Server>> {
     let rt = runtime(threads).map_err(io::Error::other)?;
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = socket2::Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(false)?;
     }
@@ -68,6 +89,7 @@ pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, 
         local: listener.local_addr()?,
         closed: AtomicBool::new(false),
         requests: AtomicBool::new(false),
+        errors: AtomicBool::new(false),
         stop: Notify::new(),
         stopped: Notify::new(),
         next_id: AtomicU64::new(0),
@@ -115,6 +137,41 @@ impl Server {
 
     pub fn wants_requests(&self) -> bool {
         self.requests.load(Ordering::Acquire)
+    }
+
+    pub fn set_wants_errors(&self, on: bool) {
+        self.errors.store(on, Ordering::Release);
+    }
+
+    pub fn wants_errors(&self) -> bool {
+        self.errors.load(Ordering::Acquire)
+    }
+
+    /// Tells the application about a failure, as sack numbers them: lowError 4 (TLS), 6 (unsupported HTTP),
+    /// 7 (unknown server name), 8 (message too big), 9 (bad control frame), and `error` for a socket that
+    /// closed before it became a WebSocket.
+    pub fn report_failure(&self, peer: SocketAddr, local: SocketAddr, socket: Option<&Socket>, failure: Failure) {
+        if !self.wants_errors() {
+            return;
+        }
+        let low = |code: u8, extra: Option<Bytes>| Event::LowError { code, peer, local, extra, decide: None };
+        let mut events = match failure {
+            Failure::UnknownHost(name) => vec![low(7, Some(Bytes::from(name)))],
+            Failure::BadRequest => vec![low(6, None)],
+            Failure::TlsHandshake if socket.is_some_and(Socket::is_tls) => vec![low(4, None)],
+            // Failures of open WebSockets: only the low-level report, the socket was a WebSocket.
+            Failure::MessageTooBig => {
+                self.sink.deliver_one(low(8, None));
+                return;
+            }
+            Failure::BadControlFrame => {
+                self.sink.deliver_one(low(9, None));
+                return;
+            }
+            _ => vec![],
+        };
+        events.push(Event::SocketError { peer, local });
+        self.sink.deliver(&mut events);
     }
 
     /// Resolves when the server stops (at once if it has stopped).

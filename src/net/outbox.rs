@@ -6,7 +6,7 @@ use std::io;
 use std::sync::Mutex;
 
 use bytes::{Buf, BytesMut};
-use tokio::net::TcpStream;
+use super::socket::Socket;
 
 /// Above this, an emptied buffer is given back rather than kept for the next frames.
 const KEEP_CAPACITY: usize = 4 * 1024;
@@ -77,13 +77,13 @@ impl Outbox {
     }
 
     /// Writes what the socket takes now, from whatever thread calls it.
-    pub fn flush(&self, stream: &TcpStream) -> Flushed {
+    pub fn flush(&self, socket: &Socket) -> Flushed {
         let mut q = self.queue.lock().unwrap();
         q.flush_scheduled = false;
         if q.writer_active {
             return Flushed::Done;
         }
-        match write_some(&mut q, stream) {
+        match write_some(&mut q, socket) {
             Ok(true) => Flushed::Done,
             Ok(false) => {
                 q.writer_active = true;
@@ -94,11 +94,11 @@ impl Outbox {
     }
 
     /// The writer task: writes until the queue is empty, waiting for the socket between tries.
-    pub async fn write_pending(&self, stream: &TcpStream) -> io::Result<()> {
+    pub async fn write_pending(&self, socket: &Socket) -> io::Result<()> {
         loop {
-            stream.writable().await?;
+            socket.writable().await?;
             let mut q = self.queue.lock().unwrap();
-            if write_some(&mut q, stream)? {
+            if write_some(&mut q, socket)? {
                 q.writer_active = false;
                 return Ok(());
             }
@@ -106,25 +106,32 @@ impl Outbox {
     }
 
     /// Writes until the queue is empty, whoever was writing: used before a socket is closed.
-    pub async fn finish(&self, stream: &TcpStream) -> io::Result<()> {
+    pub async fn finish(&self, socket: &Socket) -> io::Result<()> {
         loop {
             {
                 let mut q = self.queue.lock().unwrap();
-                if write_some(&mut q, stream)? {
+                if write_some(&mut q, socket)? {
                     return Ok(());
                 }
             }
-            stream.writable().await?;
+            socket.writable().await?;
         }
     }
 }
 
-/// Writes from the front of the queue; Ok(true) once it is empty, Ok(false) when the socket is full.
-fn write_some(q: &mut Queue, stream: &TcpStream) -> io::Result<bool> {
-    while !q.buf.is_empty() {
-        match stream.try_write(&q.buf) {
-            Ok(n) => q.buf.advance(n),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+/// Writes from the front of the queue; Ok(true) once it is all out, Ok(false) when the socket is full.
+fn write_some(q: &mut Queue, socket: &Socket) -> io::Result<bool> {
+    loop {
+        match socket.send(&q.buf) {
+            Ok((taken, blocked)) => {
+                q.buf.advance(taken);
+                if blocked {
+                    return Ok(false);
+                }
+                if q.buf.is_empty() {
+                    break;
+                }
+            }
             Err(e) => {
                 q.failed = true;
                 q.buf = BytesMut::new();

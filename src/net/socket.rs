@@ -1,9 +1,13 @@
-//! Socket helpers shared by the HTTP and WebSocket sides of a connection: reading, answering and closing.
+//! One accepted socket, plain or TLS, as the HTTP and WebSocket sides use it: reading plaintext, sending it
+//! without waiting (a full socket says so instead of blocking), answering errors and closing politely. TLS runs
+//! through rustls's sans-IO connection, driven by the same non-blocking reads and writes as plain TCP.
 
-use std::io;
+use std::io::{self, Read, Write};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use rustls::ServerConnection;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -15,17 +19,42 @@ const READ_CHUNK: usize = 16 * 1024;
 /// After a failure, how long the peer gets to read our last words before the socket is dropped.
 pub const LINGER: Duration = Duration::from_secs(2);
 
-/// One read into `buf`; Ok(0) at end of stream. A read that does not fill the space offered shows the socket is
-/// drained, so readiness is cleared then and the next call waits instead of paying for a read that finds nothing.
-pub async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
+pub struct Socket {
+    tcp: TcpStream,
+    /// Boxed: a plain socket should not carry the size of a TLS session.
+    tls: Option<Box<Mutex<ServerConnection>>>,
+}
+
+/// What TLS negotiated, for the application.
+pub struct TlsInfo {
+    pub server_name: Option<String>,
+    pub version: String,
+    pub alpn: Option<String>,
+}
+
+/// Writes to the TCP socket without waiting: a full socket is `WouldBlock`.
+struct NonBlocking<'a>(&'a TcpStream);
+
+impl Write for NonBlocking<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.try_write(data)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One read from the TCP socket; Ok(0) at end of stream. A read that does not fill the space offered shows the
+/// socket is drained, so readiness is cleared then and the next call waits instead of finding nothing.
+async fn read_tcp(tcp: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
     loop {
-        stream.readable().await?;
+        tcp.readable().await?;
         buf.reserve(READ_CHUNK);
         let spare = buf.spare_capacity_mut();
         let offered = spare.len();
         let mut got = 0;
-        let result = stream.try_io(Interest::READABLE, || {
-            got = socket2::SockRef::from(stream).recv(spare)?;
+        let result = tcp.try_io(Interest::READABLE, || {
+            got = socket2::SockRef::from(tcp).recv(spare)?;
             if got > 0 && got < offered {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
@@ -43,40 +72,201 @@ pub async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> io::Result<usi
     }
 }
 
-/// Writes all of `data`, waiting for the socket as needed.
-pub async fn write_all(stream: &TcpStream, data: &[u8]) -> io::Result<()> {
-    let mut written = 0;
-    while written < data.len() {
-        stream.writable().await?;
-        match stream.try_write(&data[written..]) {
-            Ok(n) => written += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+/// Writes rustls's pending ciphertext; Ok(true) if the socket is full and some is left.
+fn flush_ciphertext(tls: &mut ServerConnection, tcp: &TcpStream) -> io::Result<bool> {
+    while tls.wants_write() {
+        match tls.write_tls(&mut NonBlocking(tcp)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
             Err(e) => return Err(e),
         }
     }
-    Ok(())
+    Ok(false)
 }
 
-/// Answers with an HTTP error and closes the connection.
-pub async fn refuse(stream: &TcpStream, status: u16, body: &str, headers: &[(&str, &str)]) {
-    let answer = handshake::error_response(status, body, headers);
-    let _ = timeout(LINGER, write_all(stream, &answer)).await;
-    linger(stream).await;
-}
+impl Socket {
+    pub fn plain(tcp: TcpStream) -> Self {
+        Socket { tcp, tls: None }
+    }
 
-/// Half-closes the socket and reads until the peer closes too (or `LINGER` passes), so that what we wrote last
-/// is not lost to a reset.
-pub async fn linger(stream: &TcpStream) {
-    let _ = socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write);
-    let mut sink = BytesMut::new();
-    let _ = timeout(LINGER, async {
-        while let Ok(n) = read_some(stream, &mut sink).await {
-            if n == 0 {
-                break;
+    pub fn tls(tcp: TcpStream, mut tls: ServerConnection) -> Self {
+        // The outbox bounds what is queued; rustls only holds one batch of ciphertext.
+        tls.set_buffer_limit(None);
+        Socket { tcp, tls: Some(Box::new(Mutex::new(tls))) }
+    }
+
+    pub fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    pub fn tls_info(&self) -> Option<TlsInfo> {
+        let tls = self.tls.as_ref()?.lock().unwrap();
+        Some(TlsInfo {
+            server_name: tls.server_name().map(str::to_string),
+            version: tls.protocol_version().map(|v| format!("{v:?}").replace("TLSv1_", "TLSv1.")).unwrap_or_default(),
+            alpn: tls.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
+        })
+    }
+
+    /// The server name the client asked for in its TLS hello.
+    pub fn server_name(&self) -> Option<String> {
+        self.tls.as_ref()?.lock().unwrap().server_name().map(str::to_string)
+    }
+
+    /// Runs the TLS handshake to its end (nothing to do for plain sockets).
+    pub async fn complete_handshake(&self) -> io::Result<()> {
+        let Some(tls) = &self.tls else { return Ok(()) };
+        let mut cipher = BytesMut::new();
+        while tls.lock().unwrap().is_handshaking() {
+            if !self.take_ciphertext(tls, &mut cipher).await? {
+                return Err(io::ErrorKind::UnexpectedEof.into());
             }
-            sink.clear();
         }
-    })
-    .await;
-}
+        Ok(())
+    }
 
+    /// Reads ciphertext once and lets rustls process it (answering as the protocol needs); false at end of stream.
+    async fn take_ciphertext(&self, tls: &Mutex<ServerConnection>, cipher: &mut BytesMut) -> io::Result<bool> {
+        cipher.clear();
+        if read_tcp(&self.tcp, cipher).await? == 0 {
+            return Ok(false);
+        }
+        let blocked = {
+            let mut tls = tls.lock().unwrap();
+            let mut input = &cipher[..];
+            while !input.is_empty() {
+                tls.read_tls(&mut input)?;
+                if let Err(e) = tls.process_new_packets() {
+                    let _ = flush_ciphertext(&mut tls, &self.tcp); // the alert
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                }
+            }
+            flush_ciphertext(&mut tls, &self.tcp)?
+        };
+        if blocked {
+            // Our handshake flight does not fit: finish it before reading on.
+            self.drain_ciphertext().await?;
+        }
+        Ok(true)
+    }
+
+    /// Reads plaintext into `buf`; Ok(0) at end of stream.
+    pub async fn read_some(&self, buf: &mut BytesMut) -> io::Result<usize> {
+        match &self.tls {
+            None => read_tcp(&self.tcp, buf).await,
+            // Boxed, so that the TLS state machine does not enlarge every connection's task.
+            Some(tls) => Box::pin(self.read_tls(tls, buf)).await,
+        }
+    }
+
+    async fn read_tls(&self, tls: &Mutex<ServerConnection>, buf: &mut BytesMut) -> io::Result<usize> {
+        let mut cipher = BytesMut::new();
+        loop {
+            {
+                let mut tls = tls.lock().unwrap();
+                buf.reserve(READ_CHUNK);
+                let spare = buf.spare_capacity_mut();
+                // SAFETY: the reader only writes into the slice and reports how much.
+                let spare = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), spare.len()) };
+                match tls.reader().read(spare) {
+                    Ok(n) => {
+                        unsafe { buf.set_len(buf.len() + n) };
+                        return Ok(n); // 0: the peer sent close_notify
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            if !self.take_ciphertext(tls, &mut cipher).await? {
+                return Ok(0);
+            }
+        }
+    }
+
+    async fn drain_ciphertext(&self) -> io::Result<()> {
+        let Some(tls) = &self.tls else { return Ok(()) };
+        loop {
+            self.tcp.writable().await?;
+            if !flush_ciphertext(&mut tls.lock().unwrap(), &self.tcp)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends what the socket takes of `data` now: (bytes taken, whether the socket is full).
+    pub fn send(&self, data: &[u8]) -> io::Result<(usize, bool)> {
+        let Some(tls) = &self.tls else {
+            return match self.tcp.try_write(data) {
+                Ok(n) => Ok((n, n < data.len())),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((0, true)),
+                Err(e) => Err(e),
+            };
+        };
+        let mut tls = tls.lock().unwrap();
+        // Plaintext stays in the outbox (where it counts as buffered) until earlier ciphertext is out.
+        if flush_ciphertext(&mut tls, &self.tcp)? {
+            return Ok((0, true));
+        }
+        if !data.is_empty() {
+            tls.writer().write_all(data)?;
+        }
+        Ok((data.len(), flush_ciphertext(&mut tls, &self.tcp)?))
+    }
+
+    pub async fn writable(&self) -> io::Result<()> {
+        self.tcp.writable().await
+    }
+
+    /// Writes all of `data`, waiting for the socket as needed.
+    pub async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        loop {
+            let (taken, blocked) = self.send(data)?;
+            data = &data[taken..];
+            if data.is_empty() && !blocked {
+                return Ok(());
+            }
+            self.tcp.writable().await?;
+        }
+    }
+
+    /// Answers with an HTTP error and closes the connection.
+    pub async fn refuse(&self, status: u16, body: &str, headers: &[(&str, &str)]) {
+        let answer = handshake::error_response(status, body, headers);
+        let _ = timeout(LINGER, self.write_all(&answer)).await;
+        self.linger().await;
+    }
+
+    /// Ends TLS with close_notify (if any), half-closes, and reads until the peer closes too (or `LINGER`
+    /// passes), so that what we wrote last is not lost to a reset.
+    pub async fn linger(&self) {
+        self.close_notify().await;
+        let _ = socket2::SockRef::from(&self.tcp).shutdown(std::net::Shutdown::Write);
+        let mut sink = BytesMut::new();
+        let _ = timeout(LINGER, async {
+            while let Ok(n) = read_tcp(&self.tcp, &mut sink).await {
+                if n == 0 {
+                    break;
+                }
+                sink.clear();
+            }
+        })
+        .await;
+    }
+
+    /// Closes both directions at once (after a completed close handshake).
+    pub async fn shutdown(&self) {
+        self.close_notify().await;
+        let _ = socket2::SockRef::from(&self.tcp).shutdown(std::net::Shutdown::Both);
+    }
+
+    async fn close_notify(&self) {
+        if let Some(tls) = &self.tls {
+            tls.lock().unwrap().send_close_notify();
+            let _ = timeout(LINGER, self.drain_ciphertext()).await;
+        }
+    }
+}

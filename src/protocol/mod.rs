@@ -16,8 +16,15 @@ pub struct ProtocolError {
     pub reason: &'static str,
 }
 
+/// Reasons given for malformed control frames (sack reports them as lowError 9).
+pub const CONTROL_FRAME_ERRORS: &[&str] = &["fragmented control frame", "control frame too long", "invalid close frame payload", "invalid close code"];
+
 impl ProtocolError {
     pub fn new(code: u16, reason: &'static str) -> Self {
         ProtocolError { code, reason }
+    }
+
+    pub fn is_control_frame_error(&self) -> bool {
+        CONTROL_FRAME_ERRORS.contains(&self.reason)
     }
 }
