@@ -48,6 +48,18 @@ test('wss:// echo through the ws client trusting the certificate, with TLS detai
   await closeServer(server);
 });
 
+test('many large messages in flight over TLS all come back (records that outgrow rustls\'s plaintext buffer)', async (t) => {
+  const server = secureEcho(t, { cert: a.cert, key: a.key });
+  const { ws } = await wss(server, 'a.test', a.cert);
+  const sent = Array.from({ length: 40 }, (_, i) => Buffer.alloc(16384 + i, i));
+  const echoed = messages(ws, sent.length, 10000);
+  for (const m of sent) ws.send(m);
+  const got = await echoed;
+  t.true(got.every((m, i) => m.data.equals(sent[i])));
+  ws.terminate();
+  await closeServer(server);
+});
+
 test('SNI picks the certificate by server name, wildcards included; unknown names fall back to the top level', async (t) => {
   const server = secureEcho(t, { cert: a.cert, key: a.key, hosts: [{ host: ['b.test', '*.b.test'], cert: b.cert, key: b.key }] });
   for (const [name, ca, cn] of [['b.test', b.cert, 'b.test'], ['x.b.test', b.cert, 'b.test'], ['a.test', a.cert, 'a.test'], ['other.test', a.cert, 'a.test']]) {

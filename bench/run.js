@@ -20,6 +20,8 @@ const SCENARIOS = [
   { id: '16k', name: '16 KiB binary, 16 conns x 4 in flight', conns: 16, size: 16384, inflight: 4, binary: true },
   { id: '1m', name: '1 MiB binary, 4 conns x 2 in flight', conns: 4, size: 1 << 20, inflight: 2, binary: true },
   { id: 'deflate', name: '16 KiB JSON, deflate, 16 conns x 4', conns: 16, size: 16384, inflight: 4, deflate: true },
+  { id: 'wss', name: '32 B text over TLS, 64 conns x 8', conns: 64, size: 32, inflight: 8, tls: true },
+  { id: 'wss16k', name: '16 KiB binary over TLS, 16 conns x 4', conns: 16, size: 16384, inflight: 4, binary: true, tls: true },
   // Both cores for the servers here (unpinned): one listener posting to worker_threads vs ws under cluster.
   {
     id: 'workers', name: '32 B text, 64 x 8, worker threads', conns: 64, size: 32, inflight: 8, unpinned: true,
@@ -60,6 +62,7 @@ function startServer(server, port, s) {
     const node = [process.execPath, [path.join(root, script)]];
     const [cmd, args] = s.unpinned ? node : onCore(0, ...node);
     const env = { ...process.env, ...server.env, HOST: '127.0.0.1', PORT: String(port), DEFLATE: s.deflate ? '1' : '0' };
+    if (s.tls) Object.assign(env, certificate());
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'inherit'], detached: true });
     const timer = setTimeout(() => reject(new Error(`${script} did not start`)), 10000);
     child.stdout.on('data', (chunk) => {
@@ -72,11 +75,25 @@ function startServer(server, port, s) {
   });
 }
 
+/** A throwaway self-signed certificate for the TLS scenarios (openssl command line). */
+let cert;
+function certificate() {
+  if (!cert) {
+    const dir = require('fs').mkdtempSync(path.join(os.tmpdir(), 'ferrows-bench-'));
+    cert = { TLS_CERT: path.join(dir, 'cert.pem'), TLS_KEY: path.join(dir, 'key.pem') };
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+      '-keyout', cert.TLS_KEY, '-out', cert.TLS_CERT, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+      '-addext', 'basicConstraints=critical,CA:FALSE'], { stdio: 'ignore' }); // an end-entity certificate (rustls refuses a CA as one)
+  }
+  return cert;
+}
+
 function runLoad(loadgen, port, s) {
-  const args = ['--url', `ws://127.0.0.1:${port}/`, '--conns', s.conns, '--size', s.size, '--inflight', s.inflight,
+  const args = ['--url', `${s.tls ? 'wss' : 'ws'}://127.0.0.1:${port}/`, '--conns', s.conns, '--size', s.size, '--inflight', s.inflight,
     '--seconds', seconds, '--warmup', 1].map(String);
   if (s.binary) args.push('--binary');
   if (s.deflate) args.push('--deflate', '--json');
+  if (s.tls) args.push('--ca', certificate().TLS_CERT);
   const [cmd, cmdArgs] = s.unpinned ? [loadgen, args] : onCore(1, loadgen, args);
   return JSON.parse(execFileSync(cmd, cmdArgs, { encoding: 'utf8', timeout: (seconds + 30) * 1000 }));
 }

@@ -12,7 +12,9 @@ const port = Number(process.env.PORT || 8080);
 
 // DEFLATE=1 turns on permessage-deflate (RFC 7692).
 const perMessageDeflate = Boolean(process.env.DEFLATE && process.env.DEFLATE !== '0');
-const server = WebSocket.Server({ address: host, port, maxPayload: 64 * 1024 * 1024, perMessageDeflate });
+// TLS_CERT and TLS_KEY (PEM file paths) make it a wss:// server.
+const tls = process.env.TLS_CERT ? { cert: fs.readFileSync(process.env.TLS_CERT), key: fs.readFileSync(process.env.TLS_KEY) } : {};
+const server = WebSocket.Server({ address: host, port, maxPayload: 64 * 1024 * 1024, perMessageDeflate, ...tls });
 server.onconnect = function (ws) {
   ws.onmessage = (msg) => ws.send(msg);
 };
@@ -22,6 +24,6 @@ server.onrequest = function (req, res) {
   res.end(page);
 };
 const shown = host.includes(':') ? `[${host}]` : host;
-console.log(`listening ws://${shown}:${server.port}/`);
+console.log(`listening ${tls.cert ? 'wss' : 'ws'}://${shown}:${server.port}/`);
 
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => server.close());

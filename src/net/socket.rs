@@ -22,7 +22,29 @@ pub const LINGER: Duration = Duration::from_secs(2);
 pub struct Socket {
     tcp: TcpStream,
     /// Boxed: a plain socket should not carry the size of a TLS session.
-    tls: Option<Box<Mutex<ServerConnection>>>,
+    tls: Option<Box<TlsState>>,
+}
+
+struct TlsState {
+    conn: Mutex<ServerConnection>,
+    /// Plaintext that arrived during the handshake.
+    early: Mutex<BytesMut>,
+}
+
+/// Moves all plaintext rustls has decrypted into `out`.
+fn take_plaintext(conn: &mut ServerConnection, out: &mut BytesMut) -> io::Result<()> {
+    loop {
+        out.reserve(READ_CHUNK);
+        let spare = out.spare_capacity_mut();
+        // SAFETY: the reader only writes into the slice and reports how much.
+        let spare = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), spare.len()) };
+        match conn.reader().read(spare) {
+            Ok(0) => return Ok(()),
+            Ok(n) => unsafe { out.set_len(out.len() + n) },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// What TLS negotiated, for the application.
@@ -92,7 +114,7 @@ impl Socket {
     pub fn tls(tcp: TcpStream, mut tls: ServerConnection) -> Self {
         // The outbox bounds what is queued; rustls only holds one batch of ciphertext.
         tls.set_buffer_limit(None);
-        Socket { tcp, tls: Some(Box::new(Mutex::new(tls))) }
+        Socket { tcp, tls: Some(Box::new(TlsState { conn: Mutex::new(tls), early: Mutex::new(BytesMut::new()) })) }
     }
 
     pub fn tcp(&self) -> &TcpStream {
@@ -104,7 +126,7 @@ impl Socket {
     }
 
     pub fn tls_info(&self) -> Option<TlsInfo> {
-        let tls = self.tls.as_ref()?.lock().unwrap();
+        let tls = self.tls.as_ref()?.conn.lock().unwrap();
         Some(TlsInfo {
             server_name: tls.server_name().map(str::to_string),
             version: tls.protocol_version().map(|v| format!("{v:?}").replace("TLSv1_", "TLSv1.")).unwrap_or_default(),
@@ -114,38 +136,45 @@ impl Socket {
 
     /// The server name the client asked for in its TLS hello.
     pub fn server_name(&self) -> Option<String> {
-        self.tls.as_ref()?.lock().unwrap().server_name().map(str::to_string)
+        self.tls.as_ref()?.conn.lock().unwrap().server_name().map(str::to_string)
     }
 
-    /// Runs the TLS handshake to its end (nothing to do for plain sockets).
+    /// Runs the TLS handshake to its end (nothing to do for plain sockets). Application data that arrives with
+    /// the client's last handshake flight is kept for the first read.
     pub async fn complete_handshake(&self) -> io::Result<()> {
         let Some(tls) = &self.tls else { return Ok(()) };
-        let mut cipher = BytesMut::new();
-        while tls.lock().unwrap().is_handshaking() {
-            if !self.take_ciphertext(tls, &mut cipher).await? {
+        let mut early = BytesMut::new();
+        while tls.conn.lock().unwrap().is_handshaking() {
+            if !self.take_ciphertext(tls, &mut early).await? {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
         }
+        *tls.early.lock().unwrap() = early;
         Ok(())
     }
 
-    /// Reads ciphertext once and lets rustls process it (answering as the protocol needs); false at end of stream.
-    async fn take_ciphertext(&self, tls: &Mutex<ServerConnection>, cipher: &mut BytesMut) -> io::Result<bool> {
-        cipher.clear();
-        if read_tcp(&self.tcp, cipher).await? == 0 {
+    /// Reads ciphertext once and has rustls process all of it, moving the plaintext it yields to `out` (rustls
+    /// holds only a bounded amount) and answering as the protocol needs. False at end of stream.
+    async fn take_ciphertext(&self, tls: &TlsState, out: &mut BytesMut) -> io::Result<bool> {
+        let mut cipher = BytesMut::new();
+        if read_tcp(&self.tcp, &mut cipher).await? == 0 {
             return Ok(false);
         }
         let blocked = {
-            let mut tls = tls.lock().unwrap();
+            let mut conn = tls.conn.lock().unwrap();
             let mut input = &cipher[..];
-            while !input.is_empty() {
-                tls.read_tls(&mut input)?;
-                if let Err(e) = tls.process_new_packets() {
-                    let _ = flush_ciphertext(&mut tls, &self.tcp); // the alert
+            loop {
+                if let Err(e) = conn.process_new_packets() {
+                    let _ = flush_ciphertext(&mut conn, &self.tcp); // the alert
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                 }
+                take_plaintext(&mut conn, out)?;
+                if input.is_empty() {
+                    break;
+                }
+                conn.read_tls(&mut input)?;
             }
-            flush_ciphertext(&mut tls, &self.tcp)?
+            flush_ciphertext(&mut conn, &self.tcp)?
         };
         if blocked {
             // Our handshake flight does not fit: finish it before reading on.
@@ -163,26 +192,22 @@ impl Socket {
         }
     }
 
-    async fn read_tls(&self, tls: &Mutex<ServerConnection>, buf: &mut BytesMut) -> io::Result<usize> {
-        let mut cipher = BytesMut::new();
+    async fn read_tls(&self, tls: &TlsState, buf: &mut BytesMut) -> io::Result<usize> {
+        let early = std::mem::take(&mut *tls.early.lock().unwrap());
+        if !early.is_empty() {
+            buf.extend_from_slice(&early);
+            return Ok(early.len());
+        }
+        let before = buf.len();
         loop {
-            {
-                let mut tls = tls.lock().unwrap();
-                buf.reserve(READ_CHUNK);
-                let spare = buf.spare_capacity_mut();
-                // SAFETY: the reader only writes into the slice and reports how much.
-                let spare = unsafe { std::slice::from_raw_parts_mut(spare.as_mut_ptr().cast::<u8>(), spare.len()) };
-                match tls.reader().read(spare) {
-                    Ok(n) => {
-                        unsafe { buf.set_len(buf.len() + n) };
-                        return Ok(n); // 0: the peer sent close_notify
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            if !self.take_ciphertext(tls, &mut cipher).await? {
+            if !self.take_ciphertext(tls, buf).await? {
                 return Ok(0);
+            }
+            if buf.len() > before {
+                return Ok(buf.len() - before);
+            }
+            if !tls.conn.lock().unwrap().wants_read() {
+                return Ok(0); // close_notify received
             }
         }
     }
@@ -191,7 +216,7 @@ impl Socket {
         let Some(tls) = &self.tls else { return Ok(()) };
         loop {
             self.tcp.writable().await?;
-            if !flush_ciphertext(&mut tls.lock().unwrap(), &self.tcp)? {
+            if !flush_ciphertext(&mut tls.conn.lock().unwrap(), &self.tcp)? {
                 return Ok(());
             }
         }
@@ -206,7 +231,7 @@ impl Socket {
                 Err(e) => Err(e),
             };
         };
-        let mut tls = tls.lock().unwrap();
+        let mut tls = tls.conn.lock().unwrap();
         // Plaintext stays in the outbox (where it counts as buffered) until earlier ciphertext is out.
         if flush_ciphertext(&mut tls, &self.tcp)? {
             return Ok((0, true));
@@ -265,7 +290,7 @@ impl Socket {
 
     async fn close_notify(&self) {
         if let Some(tls) = &self.tls {
-            tls.lock().unwrap().send_close_notify();
+            tls.conn.lock().unwrap().send_close_notify();
             let _ = timeout(LINGER, self.drain_ciphertext()).await;
         }
     }

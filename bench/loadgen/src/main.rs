@@ -5,8 +5,16 @@
 
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls_pki_types::pem::PemObject;
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// A client's byte stream: plain TCP or TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 struct Args {
     host: String,
@@ -22,6 +30,8 @@ struct Args {
     deflate: bool,
     /// Compressible JSON-like payloads instead of random printable ones.
     json: bool,
+    /// wss://: TLS trusting the certificate in this PEM file.
+    ca: Option<String>,
 }
 
 fn parse_args() -> Args {
@@ -37,14 +47,16 @@ fn parse_args() -> Args {
         binary: false,
         deflate: false,
         json: false,
+        ca: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < argv.len() {
         let value = argv.get(i + 1).cloned().unwrap_or_default();
         match argv[i].as_str() {
+            "--ca" => a.ca = Some(value.clone()),
             "--url" => {
-                let rest = value.trim_start_matches("ws://");
+                let rest = value.trim_start_matches("ws://").trim_start_matches("wss://");
                 let (hostport, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
                 let (host, port) = hostport.rsplit_once(':').expect("--url needs a port");
                 a.host = host.trim_matches(|c| c == '[' || c == ']').into();
@@ -201,13 +213,33 @@ impl Deflate {
     }
 }
 
-async fn handshake(stream: &mut TcpStream, args: &Args) -> std::io::Result<Vec<u8>> {
+/// Opens the connection, with TLS when a CA was given.
+async fn open(args: &Args) -> std::io::Result<Box<dyn Io>> {
+    let tcp = TcpStream::connect((args.host.as_str(), args.port)).await?;
+    tcp.set_nodelay(true)?;
+    let Some(ca) = &args.ca else { return Ok(Box::new(tcp)) };
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(ca)?;
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.map_err(std::io::Error::other)?).map_err(std::io::Error::other)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    Ok(Box::new(tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp).await?))
+}
+
+async fn handshake(stream: &mut Box<dyn Io>, args: &Args) -> std::io::Result<Vec<u8>> {
     let extensions = if args.deflate { "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" } else { "" };
     let req = format!(
         "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n",
         args.path, args.host, args.port
     );
     stream.write_all(req.as_bytes()).await?;
+    stream.flush().await?;
     let mut buf = Vec::with_capacity(4096);
     loop {
         let mut chunk = [0u8; 4096];
@@ -232,11 +264,10 @@ async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
     let mut stats = Stats::default();
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let stop = measure_from + Duration::from_secs_f64(args.seconds);
-    let Ok(mut stream) = TcpStream::connect((args.host.as_str(), args.port)).await else {
+    let Ok(mut stream) = open(&args).await else {
         stats.errors += 1;
         return stats;
     };
-    let _ = stream.set_nodelay(true);
     let Ok(mut rbuf) = handshake(&mut stream, &args).await else {
         stats.errors += 1;
         return stats;
@@ -271,7 +302,7 @@ async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
                 sent_at[(next_send % args.inflight as u64) as usize] = now;
                 next_send += 1;
             }
-            if !wbuf.is_empty() && stream.write_all(&wbuf).await.is_err() {
+            if !wbuf.is_empty() && (stream.write_all(&wbuf).await.is_err() || stream.flush().await.is_err()) {
                 stats.errors += 1;
                 return stats;
             }
