@@ -12,7 +12,7 @@ use super::values::{self, Payload};
 use crate::net::connection::CONNECTING;
 use crate::net::Conn;
 use crate::protocol::close;
-use crate::protocol::frame::{OP_BINARY, OP_PING, OP_TEXT};
+use crate::protocol::frame::{OP_BINARY, OP_PING, OP_PONG, OP_TEXT};
 
 #[napi]
 pub struct NativeConnection {
@@ -37,6 +37,8 @@ pub struct HandshakeInfo {
     pub servername: Option<String>,
     pub tls_version: Option<String>,
     pub alpn: Option<String>,
+    /// The token given with an adopted socket.
+    pub tag: u32,
 }
 
 #[napi(object)]
@@ -89,6 +91,7 @@ impl NativeConnection {
             servername: h.tls.as_ref().and_then(|t| t.server_name.clone()),
             tls_version: h.tls.as_ref().map(|t| t.version.clone()),
             alpn: h.tls.as_ref().and_then(|t| t.alpn.clone()),
+            tag: h.tag,
         }
     }
 
@@ -96,19 +99,10 @@ impl NativeConnection {
     /// `kind` and `payload` as `dispatch` received them.
     #[napi]
     pub fn forward(&self, env: Env, kind: u32, payload: Unknown<'_>) -> Result<()> {
-        let bytes = || -> Result<bytes::Bytes> {
-            match unsafe { values::payload(env.raw(), payload.raw())? } {
-                Some(Payload::Binary(b)) => Ok(bytes::Bytes::copy_from_slice(b)),
-                Some(Payload::Text(len)) => {
-                    let mut buf = BytesMut::with_capacity(len + 1);
-                    unsafe { values::write_utf8(env.raw(), payload.raw(), len, &mut buf) };
-                    Ok(buf.freeze())
-                }
-                None => Ok(bytes::Bytes::new()),
-            }
-        };
+        let bytes = || -> Result<bytes::Bytes> { Ok(unsafe { values::owned_bytes(env.raw(), payload.raw())? }.unwrap_or_default()) };
         let event = match kind {
             pump::KIND_TEXT => Event::Text(bytes()?),
+            pump::KIND_TEXT_BYTES => Event::TextBytes(bytes()?),
             pump::KIND_BINARY => Event::Binary(bytes()?),
             pump::KIND_PING => Event::Ping(bytes()?),
             pump::KIND_PONG => Event::Pong(bytes()?),
@@ -142,18 +136,49 @@ impl NativeConnection {
         socket_address(self.conn.local)
     }
 
-    /// Completes the upgrade (101); false if it was decided already.
+    /// Completes the upgrade (101, with `headers`: more `Name: value` lines); false if it was decided already.
     #[napi]
-    pub fn accept(&self, protocol: Option<String>) -> bool {
-        self.conn.accept(protocol.as_deref())
+    pub fn accept(&self, protocol: Option<String>, headers: Option<Vec<String>>) -> bool {
+        self.conn.accept(protocol.as_deref(), &headers.unwrap_or_default())
     }
 
-    /// Refuses the upgrade with an HTTP status; false if it was decided already.
+    /// Sends a pong with an optional payload (up to 125 bytes).
     #[napi]
-    pub fn reject(&self, status: Option<u32>, body: Option<String>) -> bool {
+    pub fn pong(&self, env: Env, data: Option<Unknown<'_>>) -> Result<bool> {
+        self.control(env, OP_PONG, data)
+    }
+
+    /// Drops the connection without a closing handshake; it closes with 1006.
+    #[napi]
+    pub fn terminate(&self) {
+        self.conn.terminate();
+    }
+
+    /// Stops (true) or restarts (false) reading messages.
+    #[napi]
+    pub fn set_paused(&self, paused: bool) {
+        self.conn.set_paused(paused);
+    }
+
+    /// Text messages arrive as ArrayBuffers (kind TEXT_BYTES) instead of strings.
+    #[napi]
+    pub fn set_text_as_bytes(&self, on: bool) {
+        self.conn.set_text_as_bytes(on);
+    }
+
+    /// Refuses the upgrade with an HTTP status, body and headers (names and values alternating); false if it was
+    /// decided already.
+    #[napi]
+    pub fn reject(&self, status: Option<u32>, body: Option<String>, headers: Option<Vec<String>>) -> bool {
         let status = status.filter(|s| (400..600).contains(s)).unwrap_or(403) as u16;
         let body = body.unwrap_or_else(|| crate::protocol::handshake::status_text(status).to_string());
-        self.conn.reject(status, &body)
+        let headers = headers.unwrap_or_default();
+        let pairs: Vec<(&str, &str)> = headers
+            .chunks(2)
+            .filter(|p| p.len() == 2 && !p[0].contains(['\r', '\n', ':']) && !p[1].contains(['\r', '\n']))
+            .map(|p| (p[0].as_str(), p[1].as_str()))
+            .collect();
+        self.conn.reject(status, &body, &pairs)
     }
 
     /// Sends a string as text, or the exact bytes of an ArrayBuffer, typed array, Buffer or DataView as binary.
@@ -193,22 +218,18 @@ impl NativeConnection {
     /// Sends a ping with an optional payload (up to 125 bytes).
     #[napi]
     pub fn ping(&self, env: Env, data: Option<Unknown<'_>>) -> Result<bool> {
-        let payload: Vec<u8> = match data {
-            None => Vec::new(),
-            Some(value) => match unsafe { values::payload(env.raw(), value.raw())? } {
-                Some(Payload::Binary(bytes)) => bytes.to_vec(),
-                Some(Payload::Text(len)) => {
-                    let mut buf = BytesMut::new();
-                    unsafe { values::write_utf8(env.raw(), value.raw(), len, &mut buf) };
-                    buf.to_vec()
-                }
-                None => Vec::new(),
-            },
+        self.control(env, OP_PING, data)
+    }
+
+    fn control(&self, env: Env, opcode: u8, data: Option<Unknown<'_>>) -> Result<bool> {
+        let payload = match data {
+            None => bytes::Bytes::new(),
+            Some(value) => unsafe { values::owned_bytes(env.raw(), value.raw())? }.unwrap_or_default(),
         };
         if payload.len() > 125 {
             return Err(Error::new(Status::InvalidArg, "The data size must not be greater than 125 bytes"));
         }
-        let queued = self.conn.queue_frame(OP_PING, payload.len(), |buf| buf.extend_from_slice(&payload));
+        let queued = self.conn.queue_frame(opcode, payload.len(), |buf| buf.extend_from_slice(&payload));
         if queued {
             flush_soon(&self.conn);
         }

@@ -6,7 +6,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 
 use super::connection::{socket_address, SocketAddress};
-use super::values::{self, Payload};
+use super::values;
 use crate::net::http::{AnswerError, Exchange};
 
 #[napi]
@@ -38,13 +38,8 @@ fn answer_error(e: AnswerError) -> Error {
 /// The bytes of a body chunk: a string as UTF-8, or the exact bytes of a buffer or view.
 fn chunk_bytes(env: &Env, data: Option<Unknown<'_>>) -> Result<Vec<u8>> {
     let Some(value) = data else { return Ok(Vec::new()) };
-    match unsafe { values::payload(env.raw(), value.raw())? } {
-        Some(Payload::Binary(bytes)) => Ok(bytes.to_vec()),
-        Some(Payload::Text(len)) => {
-            let mut buf = bytes::BytesMut::with_capacity(len + 1);
-            unsafe { values::write_utf8(env.raw(), value.raw(), len, &mut buf) };
-            Ok(buf.to_vec())
-        }
+    match unsafe { values::owned_bytes(env.raw(), value.raw())? } {
+        Some(bytes) => Ok(bytes.to_vec()),
         None => Err(Error::new(Status::InvalidArg, "a body chunk must be a string, a Buffer, an ArrayBuffer or a typed array")),
     }
 }

@@ -39,6 +39,7 @@ pub const KIND_REQUEST: u32 = 8;
 pub const KIND_POSTED: u32 = 9;
 pub const KIND_LOW_ERROR: u32 = 10;
 pub const KIND_SOCKET_ERROR: u32 = 11;
+pub const KIND_TEXT_BYTES: u32 = 12;
 
 struct Tsfn(sys::napi_threadsafe_function);
 // The handle is only used through napi calls documented as callable from any thread.
@@ -294,6 +295,7 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
         let (kind, payload) = match event {
             Event::Text(data) => (KIND_TEXT, values::string(env, &data)?),
             Event::Binary(data) => (KIND_BINARY, values::array_buffer(env, data)?),
+            Event::TextBytes(data) => (KIND_TEXT_BYTES, values::array_buffer(env, data)?),
             Event::Ping(data) => (KIND_PING, values::array_buffer(env, data)?),
             Event::Pong(data) => (KIND_PONG, values::array_buffer(env, data)?),
             Event::Drain => (KIND_DRAIN, values::undefined(env)?),

@@ -9,7 +9,8 @@ use napi::Env;
 
 use super::connection::{socket_address, SocketAddress};
 use super::pump;
-use crate::net::listener::{listen, Server, ServerConfig};
+use crate::net::listener::{detached, listen, Server, ServerConfig};
+use crate::protocol::handshake::Request;
 use crate::net::{EventSink, Sink};
 use crate::net::tls::{server_config, CertSpec, HostSpec, SniResolver, TlsOptions};
 use crate::protocol::deflate::DeflateConfig;
@@ -34,6 +35,8 @@ pub struct NativeServerOptions {
     pub deflate: Option<NativeDeflateOptions>,
     /// TLS; absent: plain TCP.
     pub tls: Option<NativeTlsOptions>,
+    /// Answer pings automatically (default true).
+    pub auto_pong: Option<bool>,
 }
 
 /// A certificate and key as PEM bytes.
@@ -128,30 +131,76 @@ fn resolve(address: &str, port: u16) -> Result<SocketAddr> {
 }
 
 #[napi]
+impl NativeServerOptions {
+    fn config(&self) -> Result<ServerConfig> {
+        Ok(ServerConfig {
+            max_payload: self.max_payload.map(|n| n as usize).unwrap_or(16 * 1024 * 1024),
+            max_header_bytes: self.max_header_bytes.unwrap_or(16 * 1024) as usize,
+            handshake_timeout: Duration::from_millis(self.handshake_timeout.unwrap_or(10_000) as u64),
+            close_timeout: Duration::from_millis(self.close_timeout.unwrap_or(5_000) as u64),
+            no_delay: self.no_delay.unwrap_or(true),
+            masking: self.masking.unwrap_or(false),
+            bad_version_status: self.bad_version_status.unwrap_or(426) as u16,
+            deflate: self.deflate.as_ref().map(NativeDeflateOptions::config).transpose()?,
+            max_body_bytes: self.max_body_bytes.map(|n| n as usize).unwrap_or(1024 * 1024),
+            auto_pong: self.auto_pong.unwrap_or(true),
+            tls: self.tls.as_ref().map(NativeTlsOptions::config).transpose()?,
+        })
+    }
+}
+
+#[napi]
 impl NativeServer {
+    /// A server listening on `address`:`port`.
     #[napi(constructor)]
     pub fn new(env: Env, options: NativeServerOptions) -> Result<Self> {
         let pump = pump::current()?;
         let port = u16::try_from(options.port).map_err(|_| Error::new(Status::InvalidArg, "port must be 0 to 65535"))?;
         let addr = resolve(&options.address, port)?;
-        let config = ServerConfig {
-            max_payload: options.max_payload.map(|n| n as usize).unwrap_or(16 * 1024 * 1024),
-            max_header_bytes: options.max_header_bytes.unwrap_or(16 * 1024) as usize,
-            handshake_timeout: Duration::from_millis(options.handshake_timeout.unwrap_or(10_000) as u64),
-            close_timeout: Duration::from_millis(options.close_timeout.unwrap_or(5_000) as u64),
-            no_delay: options.no_delay.unwrap_or(true),
-            masking: options.masking.unwrap_or(false),
-            bad_version_status: options.bad_version_status.unwrap_or(426) as u16,
-            deflate: options.deflate.as_ref().map(NativeDeflateOptions::config).transpose()?,
-            max_body_bytes: options.max_body_bytes.map(|n| n as usize).unwrap_or(1024 * 1024),
-            tls: options.tls.as_ref().map(NativeTlsOptions::config).transpose()?,
-        };
         let sink = Sink { consumer: pump.clone(), slot: pump.new_slot() };
         let threads = options.threads.map(|n| n as usize);
-        let server = listen(addr, options.backlog.unwrap_or(511), config, sink, threads)
+        let server = listen(addr, options.backlog.unwrap_or(511), options.config()?, sink, threads)
             .map_err(|e| Error::from_reason(format!("cannot listen on {addr}: {e}")))?;
         pump::retain(env.raw(), &pump);
         Ok(NativeServer { server })
+    }
+
+    /// A server without a listener, fed sockets that Node's HTTP server accepted (`adopt`).
+    #[napi(factory)]
+    pub fn detached(env: Env, options: NativeServerOptions) -> Result<Self> {
+        let pump = pump::current()?;
+        let sink = Sink { consumer: pump.clone(), slot: pump.new_slot() };
+        let server = detached(options.config()?, sink, options.threads.map(|n| n as usize)).map_err(|e| Error::from_reason(e.to_string()))?;
+        pump::retain(env.raw(), &pump);
+        Ok(NativeServer { server })
+    }
+
+    /// Takes over a TCP socket Node accepted and read an upgrade request from: `fd` is duplicated (Node may
+    /// close its own descriptor afterwards), the request is given as Node parsed it, and `buffered` holds what
+    /// the client sent after it; `tag` comes back in the connection's handshake to match the two. The upgrade
+    /// then goes on natively, as for sockets this server accepted.
+    #[napi]
+    pub fn adopt(&self, fd: i32, tag: u32, method: String, url: String, raw_headers: Vec<String>, buffered: Buffer) -> Result<()> {
+        let mut head = format!("{method} {url} HTTP/1.1\r\n");
+        for pair in raw_headers.chunks(2).filter(|p| p.len() == 2) {
+            head.push_str(&format!("{}: {}\r\n", pair[0], pair[1]));
+        }
+        head.push_str("\r\n");
+        let request = Request {
+            method,
+            target: url,
+            version: 1,
+            headers: raw_headers.chunks(2).filter(|p| p.len() == 2).map(|p| (p[0].clone(), p[1].clone())).collect(),
+        };
+        // SAFETY: dup makes a descriptor this process owns from here on; it is checked before use.
+        let own = unsafe { libc::dup(fd) };
+        if own < 0 {
+            return Err(Error::from_reason(format!("cannot take over the socket: {}", std::io::Error::last_os_error())));
+        }
+        let tcp = unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(own) };
+        self.server
+            .adopt(tcp, tag, request, bytes::Bytes::from(head), bytes::BytesMut::from(&buffered[..]))
+            .map_err(|e| Error::from_reason(format!("cannot take over the socket: {e}")))
     }
 
     #[napi(getter)]

@@ -141,3 +141,16 @@ pub unsafe fn write_utf8(env: sys::napi_env, value: sys::napi_value, len: usize,
     sys::napi_get_value_string_utf8(env, value, spare.as_mut_ptr().cast(), len + 1, &mut written);
     buf.set_len(buf.len() + written);
 }
+
+/// The bytes of a string (as UTF-8) or of a buffer or view, copied out; None for anything else.
+pub unsafe fn owned_bytes(env: sys::napi_env, value: sys::napi_value) -> Result<Option<Bytes>> {
+    Ok(match payload(env, value)? {
+        Some(Payload::Binary(bytes)) => Some(Bytes::copy_from_slice(bytes)),
+        Some(Payload::Text(len)) => {
+            let mut buf = BytesMut::with_capacity(len + 1);
+            write_utf8(env, value, len, &mut buf);
+            Some(buf.freeze())
+        }
+        None => None,
+    })
+}

@@ -44,6 +44,8 @@ pub struct Handshake {
     pub extensions: Option<String>,
     /// Present on TLS connections.
     pub tls: Option<TlsInfo>,
+    /// Given with an adopted socket, to match it with its connection.
+    pub tag: u32,
 }
 
 impl Handshake {
@@ -79,6 +81,10 @@ pub struct Conn {
     compression: Option<Compression>,
     state: AtomicU8,
     aggregate: AtomicBool,
+    /// Text messages go to the application as bytes, not strings (ws delivers Buffers).
+    text_as_bytes: AtomicBool,
+    /// The application stopped reading (ws's pause()).
+    paused: AtomicBool,
     handshake: Arc<Handshake>,
     /// Resolves the pending upgrade: true once the 101 is queued.
     decision: Mutex<Option<oneshot::Sender<bool>>>,
@@ -96,8 +102,10 @@ enum Ending {
 }
 
 /// Takes an upgrade request: validates it, waits for the application's decision, then runs the connection
-/// until it closes. `buf` holds whatever the client sent after the request.
-pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: Bytes, buf: BytesMut) {
+/// until it closes. `head` is the request as received, `buf` whatever the client sent after it, `tag` an
+/// adopted socket's token (0 otherwise).
+#[allow(clippy::too_many_arguments)]
+pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: Bytes, buf: BytesMut, tag: u32) {
     let upgrade = match handshake::validate_upgrade(&request, server.config.bad_version_status) {
         Ok(upgrade) => upgrade,
         Err(rejection) => return socket.refuse(rejection.status, rejection.reason, rejection.headers).await,
@@ -137,7 +145,9 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         compression,
         state: AtomicU8::new(CONNECTING),
         aggregate: AtomicBool::new(false),
-        handshake: Arc::new(Handshake { head, upgrade, extensions: extensions.clone(), tls }),
+        text_as_bytes: AtomicBool::new(false),
+        paused: AtomicBool::new(false),
+        handshake: Arc::new(Handshake { head, upgrade, extensions: extensions.clone(), tls, tag }),
         extensions,
         decision: Mutex::new(Some(decide)),
         wake_reader: Notify::new(),
@@ -146,7 +156,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
     });
     let id = server.track(&conn);
     if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
-        conn.reject(503, "Service Unavailable");
+        conn.reject(503, "Service Unavailable", &[]);
     }
     let accepted = decided.await.unwrap_or(false);
     if accepted {
@@ -194,10 +204,10 @@ impl Conn {
         self.server.config.masking.then(random_mask)
     }
 
-    /// Finishes a pending upgrade with a 101; false if it was already decided.
-    pub fn accept(self: &Arc<Self>, protocol: Option<&str>) -> bool {
+    /// Finishes a pending upgrade with a 101 (plus `extra` header lines); false if it was already decided.
+    pub fn accept(self: &Arc<Self>, protocol: Option<&str>, extra: &[String]) -> bool {
         let Some(decide) = self.decision.lock().unwrap().take() else { return false };
-        let answer = handshake::switching_protocols(&self.handshake.upgrade.key, protocol, self.extensions.as_deref());
+        let answer = handshake::switching_protocols(&self.handshake.upgrade.key, protocol, self.extensions.as_deref(), extra);
         self.outbox.push(|buf| buf.extend_from_slice(&answer));
         self.state.store(OPEN, Ordering::Release);
         self.flush_now();
@@ -206,9 +216,9 @@ impl Conn {
     }
 
     /// Refuses a pending upgrade with an HTTP error; false if it was already decided.
-    pub fn reject(&self, status: u16, body: &str) -> bool {
+    pub fn reject(&self, status: u16, body: &str, headers: &[(&str, &str)]) -> bool {
         let Some(decide) = self.decision.lock().unwrap().take() else { return false };
-        let answer = handshake::error_response(status, body, &[]);
+        let answer = handshake::error_response(status, body, headers);
         self.outbox.push_close(|buf| buf.extend_from_slice(&answer));
         self.state.store(CLOSING, Ordering::Release);
         let _ = decide.send(false);
@@ -278,7 +288,7 @@ impl Conn {
     /// Starts the closing handshake from this side (a pending upgrade is refused instead).
     pub fn close(self: &Arc<Self>, code: u16, reason: &[u8]) {
         if self.state() == CONNECTING {
-            self.reject(503, "Service Unavailable");
+            self.reject(503, "Service Unavailable", &[]);
             return;
         }
         if self.state.compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
@@ -295,6 +305,25 @@ impl Conn {
 
     pub fn set_aggregate(&self, on: bool) {
         self.aggregate.store(on, Ordering::Relaxed);
+    }
+
+    pub fn set_text_as_bytes(&self, on: bool) {
+        self.text_as_bytes.store(on, Ordering::Relaxed);
+    }
+
+    /// Stops (true) or restarts (false) reading from the socket.
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::Release);
+        if !paused {
+            self.wake_reader.notify_one();
+        }
+    }
+
+    /// Drops the connection at once, without a closing handshake (ws's terminate()); it closes with 1006.
+    pub fn terminate(&self) {
+        let _ = socket2::SockRef::from(self.socket.tcp()).shutdown(std::net::Shutdown::Both);
+        self.paused.store(false, Ordering::Release);
+        self.wake_reader.notify_one();
     }
 
     /// Writes the queue now, or with `aggregate` a moment from now so that more sends can join the write.
@@ -395,6 +424,11 @@ impl Conn {
                 // Nothing partial is waiting: drop the read buffer, so a quiet connection holds none.
                 *buf = BytesMut::new();
             }
+            if self.paused.load(Ordering::Acquire) && self.state() == OPEN {
+                // Paused by the application (ws's pause()): read nothing until resume() or a close.
+                self.wake_reader.notified().await;
+                continue;
+            }
             if close_deadline.is_none() && self.state() == CLOSING {
                 close_deadline = Some(Instant::now() + self.server.config.close_timeout);
             }
@@ -431,11 +465,13 @@ impl Conn {
 
     fn on_message(&self, message: Message, events: &mut Vec<Event>) {
         match message {
+            Message::Text(data) if self.text_as_bytes.load(Ordering::Relaxed) => events.push(Event::TextBytes(data)),
             Message::Text(data) => events.push(Event::Text(data)),
             Message::Binary(data) => events.push(Event::Binary(data)),
             Message::Ping(data) => {
-                let len = data.len();
-                self.queue_frame(OP_PONG, len, |b| b.extend_from_slice(&data));
+                if self.server.config.auto_pong {
+                    self.queue_frame(OP_PONG, data.len(), |b| b.extend_from_slice(&data));
+                }
                 events.push(Event::Ping(data));
             }
             Message::Pong(data) => events.push(Event::Pong(data)),

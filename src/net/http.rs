@@ -128,7 +128,7 @@ pub async fn serve(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr) {
             Err(_) => return server.report_failure(peer, local, Some(&socket), Failure::Timeout),
         };
         if request.wants_websocket() {
-            return upgrade(server, socket, peer, local, request, head, buf).await;
+            return upgrade(server, socket, peer, local, request, head, buf, 0).await;
         }
         if !server.wants_requests() {
             return socket.refuse(426, "Upgrade Required", &[("Upgrade", "websocket")]).await;

@@ -11,7 +11,9 @@ use socket2::{Domain, Protocol, Type};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use super::connection::Conn;
+use super::connection::{upgrade, Conn};
+use crate::protocol::handshake::Request;
+use bytes::BytesMut;
 use super::http::serve;
 use super::runtime::runtime;
 use super::{Event, Sink};
@@ -34,6 +36,8 @@ pub struct ServerConfig {
     pub deflate: Option<DeflateConfig>,
     /// The largest HTTP request body accepted (413 above).
     pub max_body_bytes: usize,
+    /// Answer pings automatically (ws's autoPong).
+    pub auto_pong: bool,
     /// TLS, with the resolver that picks certificates by server name.
     pub tls: Option<(Arc<rustls::ServerConfig>, Arc<SniResolver>)>,
 }
@@ -56,6 +60,8 @@ pub struct Server {
     pub config: ServerConfig,
     pub sink: Sink,
     pub local: SocketAddr,
+    /// No listener of its own (see `detached`).
+    detached: bool,
     closed: AtomicBool,
     /// Plain HTTP requests go to the application (else they get 426).
     requests: AtomicBool,
@@ -87,6 +93,7 @@ pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, 
         config,
         sink,
         local: listener.local_addr()?,
+        detached: false,
         closed: AtomicBool::new(false),
         requests: AtomicBool::new(false),
         errors: AtomicBool::new(false),
@@ -97,6 +104,25 @@ pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, 
     });
     rt.spawn(accept_loop(server.clone(), listener));
     Ok(server)
+}
+
+/// A server without a listening socket: its connections come from sockets the application hands over (ws's
+/// `server` and `noServer` modes, where Node's own HTTP server accepted them).
+pub fn detached(config: ServerConfig, sink: Sink, threads: Option<usize>) -> io::Result<Arc<Server>> {
+    runtime(threads).map_err(io::Error::other)?;
+    Ok(Arc::new(Server {
+        config,
+        sink,
+        local: SocketAddr::from(([0, 0, 0, 0], 0)),
+        detached: true,
+        closed: AtomicBool::new(false),
+        requests: AtomicBool::new(false),
+        errors: AtomicBool::new(false),
+        stop: Notify::new(),
+        stopped: Notify::new(),
+        next_id: AtomicU64::new(0),
+        conns: Mutex::new(HashMap::new()),
+    }))
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
@@ -111,22 +137,46 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
         }
     }
     drop(listener);
-    server.stopped.notify_waiters();
-    let open: Vec<Arc<Conn>> = server.conns.lock().unwrap().values().filter_map(Weak::upgrade).collect();
-    for conn in open {
-        conn.close(GOING_AWAY, b"");
-    }
-    server.sink.deliver_one(Event::ServerClosed);
+    server.shut_down();
 }
 
 impl Server {
+    /// After the listener is gone: connections close with 1001, then `ServerClosed`.
+    fn shut_down(&self) {
+        self.stopped.notify_waiters();
+        let open: Vec<Arc<Conn>> = self.conns.lock().unwrap().values().filter_map(Weak::upgrade).collect();
+        for conn in open {
+            conn.close(GOING_AWAY, b"");
+        }
+        self.sink.deliver_one(Event::ServerClosed);
+    }
+
+    /// Takes over a socket whose upgrade request was already read (by Node's HTTP server): `head` is that
+    /// request as bytes and `buffered` whatever the client sent after it.
+    pub fn adopt(self: &Arc<Self>, tcp: std::net::TcpStream, tag: u32, request: Request, head: Bytes, buffered: BytesMut) -> io::Result<()> {
+        let rt = runtime(None).map_err(io::Error::other)?;
+        let _guard = rt.enter();
+        tcp.set_nonblocking(true)?;
+        let tcp = tokio::net::TcpStream::from_std(tcp)?;
+        let peer = tcp.peer_addr()?;
+        let local = tcp.local_addr()?;
+        tcp.set_nodelay(self.config.no_delay)?;
+        rt.spawn(upgrade(self.clone(), Socket::plain(tcp), peer, local, request, head, buffered, tag));
+        Ok(())
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
     /// Stops listening and closes every connection with 1001; `ServerClosed` follows. Idempotent.
     pub fn close(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if self.detached {
+            self.shut_down();
+        } else {
             self.stop.notify_one();
         }
     }

@@ -28,6 +28,8 @@ pub enum Event {
     /// A plain HTTP request for the application to answer; targets the server.
     Request(Arc<http::Exchange>),
     Text(Bytes),
+    /// A text message for an application that wants it as bytes.
+    TextBytes(Bytes),
     Binary(Bytes),
     Ping(Bytes),
     Pong(Bytes),
@@ -56,7 +58,7 @@ impl Event {
     /// Bytes this event holds while it waits for its consumer (what backpressure counts).
     pub fn weight(&self) -> usize {
         match self {
-            Event::Text(b) | Event::Binary(b) | Event::Ping(b) | Event::Pong(b) => b.len(),
+            Event::Text(b) | Event::TextBytes(b) | Event::Binary(b) | Event::Ping(b) | Event::Pong(b) => b.len(),
             _ => 0,
         }
     }

@@ -153,8 +153,8 @@ pub fn accept_key(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
-/// The 101 answer, given the client's key.
-pub fn switching_protocols(key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Vec<u8> {
+/// The 101 answer, given the client's key; `extra` are more header lines (`Name: value`), the unsafe ones dropped.
+pub fn switching_protocols(key: &str, protocol: Option<&str>, extensions: Option<&str>, extra: &[String]) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
         accept_key(key)
@@ -164,6 +164,10 @@ pub fn switching_protocols(key: &str, protocol: Option<&str>, extensions: Option
     }
     if let Some(e) = extensions {
         out.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
+    }
+    for line in extra.iter().filter(|l| l.contains(':') && !l.contains(['\r', '\n'])) {
+        out.push_str(line);
+        out.push_str("\r\n");
     }
     out.push_str("\r\n");
     out.into_bytes()
@@ -278,7 +282,8 @@ mod tests {
 
     #[test]
     fn answers() {
-        let ok = String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", Some("chat"), None)).unwrap();
+        let ok = String::from_utf8(switching_protocols("dGhlIHNhbXBsZSBub25jZQ==", Some("chat"), None, &["X-Extra: 1".into(), "Bad\r\nInjected: 1".into()])).unwrap();
+        assert!(ok.contains("X-Extra: 1\r\n") && !ok.contains("Injected"));
         assert!(ok.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
         assert!(ok.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(ok.contains("Sec-WebSocket-Protocol: chat\r\n") && ok.ends_with("\r\n\r\n"));
