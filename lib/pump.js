@@ -18,6 +18,7 @@ const REQUEST = 8;
 const POSTED = 9;
 const LOW_ERROR = 10;
 const SOCKET_ERROR = 11;
+const TEXT_BYTES = 12;
 
 /** slot → the face object that receives that slot's events (a server or a connection). */
 const targets = [];
@@ -34,6 +35,9 @@ function deliver(code, payload) {
     case TEXT:
     case BINARY:
       target._onMessage(payload);
+      break;
+    case TEXT_BYTES:
+      target._onText(payload);
       break;
     case UPGRADE:
       target._onUpgrade(payload);
@@ -98,6 +102,6 @@ function unregister(slot) {
 }
 
 /** Event kinds, for faces that pass events back to the native side (a connection posted mid-batch). */
-const KIND = Object.freeze({ TEXT, BINARY, CLOSED, DRAIN, PING, PONG });
+const KIND = Object.freeze({ TEXT, BINARY, TEXT_BYTES, CLOSED, DRAIN, PING, PONG });
 
 module.exports = { native, register, unregister, KIND };

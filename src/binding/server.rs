@@ -230,6 +230,12 @@ impl NativeServer {
         self.server.config.tls.is_some()
     }
 
+    /// Stops listening, leaving open connections alone.
+    #[napi]
+    pub fn stop_listening(&self) {
+        self.server.stop_listening();
+    }
+
     /// Stops listening and closes every connection with 1001; the server's close event follows.
     #[napi]
     pub fn close(&self) {

@@ -371,7 +371,7 @@ impl Conn {
                 // Echo the close (a no-op if ours went first), then close TCP: the server closes first (§7.1.1).
                 self.state.store(CLOSING, Ordering::Release);
                 let mask = self.mask();
-                self.outbox.push_close(|b| encode_close(b, code, b"", mask));
+                self.outbox.push_close(|b| encode_close(b, code, reason.as_bytes(), mask));
                 let _ = timeout(self.server.config.close_timeout, self.outbox.finish(&self.socket)).await;
                 self.socket.shutdown().await;
                 (code, reason)

@@ -62,6 +62,8 @@ pub struct Server {
     pub local: SocketAddr,
     /// No listener of its own (see `detached`).
     detached: bool,
+    /// Closing leaves open connections alone.
+    keep_connections: AtomicBool,
     closed: AtomicBool,
     /// Plain HTTP requests go to the application (else they get 426).
     requests: AtomicBool,
@@ -94,6 +96,7 @@ pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, 
         sink,
         local: listener.local_addr()?,
         detached: false,
+        keep_connections: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         requests: AtomicBool::new(false),
         errors: AtomicBool::new(false),
@@ -115,6 +118,7 @@ pub fn detached(config: ServerConfig, sink: Sink, threads: Option<usize>) -> io:
         sink,
         local: SocketAddr::from(([0, 0, 0, 0], 0)),
         detached: true,
+        keep_connections: AtomicBool::new(false),
         closed: AtomicBool::new(false),
         requests: AtomicBool::new(false),
         errors: AtomicBool::new(false),
@@ -144,9 +148,11 @@ impl Server {
     /// After the listener is gone: connections close with 1001, then `ServerClosed`.
     fn shut_down(&self) {
         self.stopped.notify_waiters();
-        let open: Vec<Arc<Conn>> = self.conns.lock().unwrap().values().filter_map(Weak::upgrade).collect();
-        for conn in open {
-            conn.close(GOING_AWAY, b"");
+        if !self.keep_connections.load(Ordering::Acquire) {
+            let open: Vec<Arc<Conn>> = self.conns.lock().unwrap().values().filter_map(Weak::upgrade).collect();
+            for conn in open {
+                conn.close(GOING_AWAY, b"");
+            }
         }
         self.sink.deliver_one(Event::ServerClosed);
     }
@@ -167,6 +173,12 @@ impl Server {
 
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Stops listening but leaves open connections alone (ws's close()); `ServerClosed` follows.
+    pub fn stop_listening(&self) {
+        self.keep_connections.store(true, Ordering::Release);
+        self.close();
     }
 
     /// Stops listening and closes every connection with 1001; `ServerClosed` follows. Idempotent.

@@ -1,0 +1,492 @@
+'use strict';
+// The `ws` (v8) face: `require('ferrows/ws')` in place of `require('ws')` for servers. Thin JavaScript over the
+// native core, shaped like ws's lib/websocket-server.js and lib/websocket.js: same classes, options, events,
+// argument types, error messages and status codes.
+const EventEmitter = require('events');
+const http = require('http');
+const { createHash } = require('crypto');
+const { Duplex } = require('stream');
+const { native, register, unregister } = require('../pump.js');
+
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
+const [CONNECTING, OPEN, CLOSING, CLOSED] = [0, 1, 2, 3];
+const EMPTY = Buffer.alloc(0);
+const RUNNING = 0;
+const SERVER_CLOSING = 1;
+const SERVER_CLOSED = 2;
+const kSocketTaken = Symbol('ferrows-socket-taken');
+
+const isValidStatusCode = (code) =>
+  (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+
+function toBuffer(data) {
+  if (Buffer.isBuffer(data)) return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(data);
+  if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.from(String(data));
+}
+
+/** Message data in the connection's binaryType. */
+function asBinaryType(ab, binaryType) {
+  if (binaryType === 'arraybuffer') return ab;
+  const buf = Buffer.from(ab);
+  return binaryType === 'fragments' ? [buf] : buf;
+}
+
+class WebSocket extends EventEmitter {
+  /** Server-side connections only: ferrows/ws creates them; `new WebSocket(url)` needs the ws client. */
+  constructor(address) {
+    super();
+    if (address !== null && address !== undefined) {
+      throw new Error('ferrows/ws provides the server side of ws only; keep require("ws") for WebSocket clients');
+    }
+    this._native = null;
+    this._readyState = CONNECTING;
+    this._protocol = '';
+    this._extensions = '';
+    this._binaryType = 'nodebuffer';
+    this._bufferedAfterClose = 0;
+    this._paused = false;
+    this._pendingBlobs = null;
+  }
+
+  get binaryType() { return this._binaryType; }
+  set binaryType(type) {
+    if (!['nodebuffer', 'arraybuffer', 'fragments'].includes(type)) return;
+    this._binaryType = type;
+  }
+
+  get bufferedAmount() {
+    if (!this._native) return 0;
+    return this._native.bufferedAmount + this._bufferedAfterClose;
+  }
+
+  get extensions() { return this._extensions; }
+  get isPaused() { return this._paused; }
+  get protocol() { return this._protocol; }
+  get readyState() { return this._readyState; }
+  get url() { return undefined; } // as ws: only clients have one
+
+  _attach(nativeConn, protocol, extensions) {
+    this._native = nativeConn;
+    this._protocol = protocol || '';
+    this._extensions = extensions ? extensions.split(';')[0].trim() : '';
+    nativeConn.setTextAsBytes(true);
+    register(nativeConn.slot, this);
+    this._readyState = OPEN;
+  }
+
+  _notOpen(what, cb) {
+    if (this._readyState === CONNECTING) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+    const err = new Error(`WebSocket is not open: readyState ${this._readyState} (${READY_STATES[this._readyState]})`);
+    if (what) this._bufferedAfterClose += what.length ?? what.byteLength ?? 0;
+    if (cb) process.nextTick(cb, err);
+  }
+
+  send(data, options, cb) {
+    if (typeof options === 'function') [cb, options] = [options, {}];
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== OPEN) return this._notOpen(typeof data === 'string' ? Buffer.from(data) : data, cb);
+    const binary = options && options.binary !== undefined ? Boolean(options.binary) : typeof data !== 'string';
+    if (typeof Blob !== 'undefined' && data instanceof Blob) return this._sendBlob(data, binary, cb);
+    if (this._pendingBlobs) return this._pendingBlobs.push([data, options, cb]);
+    let payload = data;
+    if (binary && typeof data === 'string') payload = Buffer.from(data);
+    else if (!binary && typeof data !== 'string') payload = toBuffer(data).toString();
+    this._native.send(payload);
+    if (cb) process.nextTick(cb, null);
+    return undefined;
+  }
+
+  /** Blobs are read asynchronously; sends made meanwhile wait behind them so that order holds. */
+  _sendBlob(blob, binary, cb) {
+    const queue = this._pendingBlobs || (this._pendingBlobs = []);
+    const ready = blob.arrayBuffer();
+    queue.push(null);
+    ready.then((ab) => {
+      queue.shift();
+      if (this._readyState === OPEN) this._native.send(binary ? ab : Buffer.from(ab).toString());
+      if (cb) cb(this._readyState === OPEN ? null : new Error('WebSocket is not open'));
+      while (queue.length && queue[0] !== null) {
+        const [d, o, c] = queue.shift();
+        this._pendingBlobs = null;
+        this.send(d, o, c);
+        this._pendingBlobs = queue.length ? queue : null;
+      }
+      if (!queue.length) this._pendingBlobs = null;
+    });
+  }
+
+  _control(kind, data, cb) {
+    if (typeof data === 'function') [cb, data] = [data, undefined];
+    if (typeof data === 'number') data = data.toString();
+    if (this._readyState !== OPEN) return this._notOpen(data === undefined ? EMPTY : toBuffer(data), cb);
+    const payload = data === undefined ? undefined : toBuffer(data);
+    if (payload && payload.length > 125) throw new RangeError('The data size must not be greater than 125 bytes');
+    this._native[kind](payload);
+    if (cb) process.nextTick(cb, null);
+    return undefined;
+  }
+
+  ping(data, mask, cb) {
+    if (typeof mask === 'function') cb = mask;
+    return this._control('ping', data, cb);
+  }
+
+  pong(data, mask, cb) {
+    if (typeof mask === 'function') cb = mask;
+    return this._control('pong', data, cb);
+  }
+
+  close(code, data) {
+    if (this._readyState === CLOSED || this._readyState === CLOSING) return;
+    this._readyState = CLOSING; // before the checks, as in ws: a close() that throws still leaves it closing
+    if (code !== undefined && (typeof code !== 'number' || !isValidStatusCode(code))) {
+      throw new TypeError('First argument must be a valid error code number');
+    }
+    const reason = data === undefined ? undefined : String(data);
+    if (reason !== undefined && Buffer.byteLength(reason) > 123) {
+      throw new RangeError('The message must not be greater than 123 bytes');
+    }
+    this._native.close(code === undefined ? 1005 : code, reason);
+  }
+
+  terminate() {
+    if (this._readyState === CLOSED || !this._native) return;
+    this._readyState = CLOSING;
+    this._native.terminate();
+  }
+
+  pause() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = true;
+    this._native.setPaused(true);
+  }
+
+  resume() {
+    if (this._readyState === CONNECTING || this._readyState === CLOSED) return;
+    this._paused = false;
+    this._native.setPaused(false);
+  }
+
+  _onMessage(ab) { this.emit('message', asBinaryType(ab, this._binaryType), true); }
+  _onText(ab) { this.emit('message', Buffer.from(ab), false); }
+  _onPing(ab) { this.emit('ping', Buffer.from(ab)); }
+  _onPong(ab) { this.emit('pong', Buffer.from(ab)); }
+  _onDrain() {}
+
+  _onClose(code, reason) {
+    this._readyState = CLOSED;
+    this.emit('close', code, Buffer.from(reason || ''));
+  }
+}
+
+for (const [i, name] of READY_STATES.entries()) {
+  Object.defineProperty(WebSocket, name, { enumerable: true, value: i });
+  Object.defineProperty(WebSocket.prototype, name, { enumerable: true, value: i });
+}
+
+// The EventTarget-style API of ws (event.data, event.code, ...).
+const eventFor = {
+  message: (target, data, isBinary) => ({ type: 'message', target, data: isBinary ? data : data.toString() }),
+  close: (target, code, reason) => ({ type: 'close', target, code, reason: reason.toString(), wasClean: code !== 1006 }),
+  error: (target, error) => ({ type: 'error', target, error, message: error && error.message }),
+  open: (target) => ({ type: 'open', target }),
+};
+const kListener = Symbol('ferrows-ws-listener');
+Object.assign(WebSocket.prototype, {
+  addEventListener(type, handler, options = {}) {
+    if (!eventFor[type] || typeof handler !== 'function') return;
+    for (const l of this.listeners(type)) if (l[kListener] === handler && !l._ferrowsAttribute) return;
+    const wrapper = (...args) => (typeof handler === 'object' ? handler.handleEvent : handler).call(this, eventFor[type](this, ...args));
+    wrapper[kListener] = handler;
+    if (options.once) this.once(type, wrapper);
+    else this.on(type, wrapper);
+  },
+  removeEventListener(type, handler) {
+    for (const l of this.listeners(type)) {
+      if (l[kListener] === handler && !l._ferrowsAttribute) {
+        this.removeListener(type, l);
+        break;
+      }
+    }
+  },
+});
+for (const type of ['open', 'error', 'close', 'message']) {
+  Object.defineProperty(WebSocket.prototype, `on${type}`, {
+    enumerable: true,
+    get() {
+      for (const l of this.listeners(type)) if (l._ferrowsAttribute) return l[kListener];
+      return null;
+    },
+    set(handler) {
+      for (const l of this.listeners(type)) if (l._ferrowsAttribute) this.removeListener(type, l);
+      if (typeof handler !== 'function') return;
+      const wrapper = (...args) => handler.call(this, eventFor[type](this, ...args));
+      wrapper[kListener] = handler;
+      wrapper._ferrowsAttribute = true;
+      this.on(type, wrapper);
+    },
+  });
+}
+
+function abortHandshake(socket, code, message, headers) {
+  message = message || http.STATUS_CODES[code];
+  headers = { Connection: 'close', 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(message), ...headers };
+  socket.once('finish', socket.destroy);
+  socket.end(`HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\n${Object.keys(headers).map((h) => `${h}: ${headers[h]}`).join('\r\n')}\r\n\r\n${message}`);
+}
+
+function flatHeaders(headers) {
+  return Object.entries(headers || {}).flatMap(([name, value]) => [name, String(value)]);
+}
+
+class WebSocketServer extends EventEmitter {
+  constructor(options, callback) {
+    super();
+    options = {
+      allowSynchronousEvents: true, autoPong: true, maxPayload: 100 * 1024 * 1024, skipUTF8Validation: false,
+      perMessageDeflate: false, handleProtocols: null, clientTracking: true, verifyClient: null, noServer: false,
+      backlog: null, server: null, host: null, path: null, port: null, WebSocket, closeTimeout: 30000, ...options,
+    };
+    if ((options.port == null && !options.server && !options.noServer) ||
+      (options.port != null && (options.server || options.noServer)) || (options.server && options.noServer)) {
+      throw new TypeError('One and only one of the "port", "server", or "noServer" options must be specified');
+    }
+    if (options.perMessageDeflate === true) options.perMessageDeflate = {};
+    this.options = options;
+    this._state = RUNNING;
+    this._pending = new Map(); // adopted sockets by tag: { req, cb }
+    this._nextTag = 1;
+    if (options.clientTracking) {
+      this.clients = new Set();
+      this._shouldEmitClose = false;
+    }
+    const nativeOptions = this._nativeOptions();
+    if (options.port != null) {
+      this._native = new native.NativeServer({ ...nativeOptions, address: options.host || '::', port: options.port, backlog: options.backlog ?? undefined });
+      register(this._native.slot, this);
+      if (callback) this.once('listening', callback);
+      process.nextTick(() => this.emit('listening'));
+    } else {
+      this._native = native.NativeServer.detached(nativeOptions);
+      register(this._native.slot, this);
+    }
+    if (options.server) {
+      this._server = options.server;
+      const map = {
+        listening: this.emit.bind(this, 'listening'),
+        error: this.emit.bind(this, 'error'),
+        upgrade: (req, socket, head) => this.handleUpgrade(req, socket, head, this.emit.bind(this, 'connection')),
+      };
+      for (const [event, fn] of Object.entries(map)) this._server.on(event, fn);
+      this._removeListeners = () => {
+        for (const [event, fn] of Object.entries(map)) this._server.removeListener(event, fn);
+      };
+    }
+  }
+
+  _nativeOptions() {
+    const o = this.options;
+    const pmd = o.perMessageDeflate;
+    const zlib = (pmd && pmd.zlibDeflateOptions) || {};
+    return {
+      address: '::', port: 0, maxPayload: o.maxPayload, badVersionStatus: 400, autoPong: o.autoPong,
+      closeTimeout: o.closeTimeout,
+      deflate: pmd ? {
+        compress: true, serverNoContextTakeover: Boolean(pmd.serverNoContextTakeover), clientNoContextTakeover: Boolean(pmd.clientNoContextTakeover),
+        serverMaxWindowBits: typeof pmd.serverMaxWindowBits === 'number' ? pmd.serverMaxWindowBits : undefined,
+        clientMaxWindowBits: typeof pmd.clientMaxWindowBits === 'number' ? pmd.clientMaxWindowBits : undefined,
+        threshold: pmd.threshold ?? 1024, level: zlib.level === undefined || zlib.level < 0 ? undefined : zlib.level,
+      } : undefined,
+    };
+  }
+
+  address() {
+    if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
+    if (this._server) return this._server.address();
+    if (this._state === SERVER_CLOSED) return null;
+    return this._native.address;
+  }
+
+  close(cb) {
+    if (this._state === SERVER_CLOSED) {
+      if (cb) this.once('close', () => cb(new Error('The server is not running')));
+      process.nextTick(() => this.emit('close'));
+      return;
+    }
+    if (cb) this.once('close', cb);
+    if (this._state === SERVER_CLOSING) return;
+    this._state = SERVER_CLOSING;
+    if (this._removeListeners) {
+      this._removeListeners();
+      this._removeListeners = this._server = null;
+    }
+    // Connections are left open, as ws does; 'close' follows once they are gone (or at once without tracking).
+    this._native.stopListening();
+    if (!this.clients || !this.clients.size) this._emitClose();
+    else this._shouldEmitClose = true;
+  }
+
+  _emitClose() {
+    process.nextTick(() => {
+      if (this._state === SERVER_CLOSED) return;
+      this._state = SERVER_CLOSED;
+      this.emit('close');
+    });
+  }
+
+  shouldHandle(req) {
+    if (this.options.path) {
+      const index = req.url.indexOf('?');
+      const pathname = index !== -1 ? req.url.slice(0, index) : req.url;
+      if (pathname !== this.options.path) return false;
+    }
+    return true;
+  }
+
+  /** Takes over a socket Node's HTTP server read an upgrade request from; the upgrade then runs natively. */
+  handleUpgrade(req, socket, head, cb) {
+    if (socket[kSocketTaken]) {
+      throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
+    }
+    socket[kSocketTaken] = true;
+    const handle = socket._handle;
+    const fd = handle && typeof handle.fd === 'number' ? handle.fd : -1;
+    if (fd < 0 || socket.encrypted) {
+      // TLS sockets (https.Server) and other streams would need bytes bridged through JavaScript: not built yet.
+      const err = new Error('ferrows/ws can take over plain TCP sockets only (this is a TLS, unix or custom socket); use ferrows/ws with { port } and its TLS options, or ws');
+      abortHandshake(socket, 501, 'Not Implemented');
+      this.emit('error', err);
+      return;
+    }
+    handle.readStop();
+    const buffered = [head];
+    let chunk;
+    while ((chunk = socket.read()) !== null) buffered.push(chunk);
+    const tag = this._nextTag++;
+    this._pending.set(tag, { req, cb });
+    try {
+      this._native.adopt(fd, tag, req.method, req.url, req.rawHeaders, Buffer.concat(buffered));
+    } catch (err) {
+      this._pending.delete(tag);
+      abortHandshake(socket, 500);
+      this.emit('error', err);
+      return;
+    }
+    socket.destroy(); // Node's descriptor only: the native side holds its own
+  }
+
+  _onUpgrade(nativeConn) {
+    const hs = nativeConn.handshake();
+    const pending = this._pending.get(hs.tag);
+    this._pending.delete(hs.tag);
+    const req = pending ? pending.req : portRequest(nativeConn, hs);
+    const cb = pending ? pending.cb : (ws, r) => this.emit('connection', ws, r);
+    if (!this.shouldHandle(req)) return nativeConn.reject(400);
+    const { verifyClient } = this.options;
+    const complete = () => this._completeUpgrade(nativeConn, hs, req, cb);
+    if (!verifyClient) return complete();
+    const version = Number(req.headers['sec-websocket-version']);
+    const info = { origin: req.headers[version === 8 ? 'sec-websocket-origin' : 'origin'], secure: Boolean(hs.secure), req };
+    if (verifyClient.length === 2) {
+      verifyClient(info, (verified, code, message, headers) => {
+        if (!verified) return nativeConn.reject(code || 401, message || http.STATUS_CODES[code || 401], flatHeaders(headers));
+        return complete();
+      });
+      return undefined;
+    }
+    if (!verifyClient(info)) return nativeConn.reject(401, http.STATUS_CODES[401]);
+    return complete();
+  }
+
+  _completeUpgrade(nativeConn, hs, req, cb) {
+    if (this._state > RUNNING) return nativeConn.reject(503, http.STATUS_CODES[503]);
+    const key = req.headers['sec-websocket-key'];
+    const headers = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade',
+      `Sec-WebSocket-Accept: ${createHash('sha1').update(key + GUID).digest('base64')}`];
+    let protocol;
+    if (hs.protocols.length) {
+      protocol = this.options.handleProtocols ? this.options.handleProtocols(new Set(hs.protocols), req) : hs.protocols[0];
+      if (protocol) headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
+    }
+    if (hs.extensions) headers.push(`Sec-WebSocket-Extensions: ${hs.extensions}`);
+    const standard = headers.length;
+    this.emit('headers', headers, req);
+    const ws = new this.options.WebSocket(null, undefined, this.options);
+    if (!nativeConn.accept(protocol || undefined, headers.slice(standard))) return undefined;
+    ws._attach(nativeConn, protocol, hs.extensions);
+    if (this.clients) {
+      this.clients.add(ws);
+      ws.on('close', () => {
+        this.clients.delete(ws);
+        if (this._shouldEmitClose && !this.clients.size) this._emitClose();
+      });
+    }
+    cb(ws, req);
+    return undefined;
+  }
+
+  _onServerClose() {}
+}
+
+/** On the port path Node parsed nothing: an object with IncomingMessage's fields ws users read. */
+function portRequest(nativeConn, hs) {
+  const headers = {};
+  for (let i = 0; i < hs.headers.length; i += 2) {
+    const name = hs.headers[i].toLowerCase();
+    headers[name] = name in headers ? `${headers[name]}, ${hs.headers[i + 1]}` : hs.headers[i + 1];
+  }
+  const remote = nativeConn.remote;
+  const local = nativeConn.local;
+  return {
+    method: hs.method, url: hs.url, httpVersion: '1.1', headers, rawHeaders: hs.headers,
+    socket: { remoteAddress: remote.address, remotePort: remote.port, remoteFamily: remote.family,
+      localAddress: local.address, localPort: local.port, encrypted: Boolean(hs.secure) },
+  };
+}
+
+/** A Duplex over a WebSocket, as ws's createWebSocketStream. */
+function createWebSocketStream(ws, options) {
+  let terminateOnDestroy = true;
+  const duplex = new Duplex({ ...options, autoDestroy: false, emitClose: false, objectMode: false, writableObjectMode: false });
+  ws.on('message', (msg, isBinary) => {
+    const data = !isBinary && duplex._readableState.objectMode ? msg.toString() : msg;
+    if (!duplex.push(data)) ws.pause();
+  });
+  ws.once('error', (err) => {
+    if (duplex.destroyed) return;
+    terminateOnDestroy = false;
+    duplex.destroy(err);
+  });
+  ws.once('close', () => {
+    if (duplex.destroyed) return;
+    duplex.push(null);
+  });
+  duplex._destroy = function (err, callback) {
+    if (ws.readyState === CLOSED) return callback(err);
+    let called = false;
+    ws.once('error', (e) => { called = true; callback(e); });
+    ws.once('close', () => { if (!called) callback(err); });
+    if (terminateOnDestroy) ws.terminate();
+    return undefined;
+  };
+  duplex._final = function (callback) {
+    if (ws.readyState === CLOSED) return callback();
+    ws.once('close', () => callback());
+    ws.close();
+    return undefined;
+  };
+  duplex._read = function () { if (ws.isPaused) ws.resume(); };
+  duplex._write = function (chunk, encoding, callback) { ws.send(chunk, callback); };
+  duplex.on('end', () => { if (!duplex.destroyed && duplex._writableState.finished) duplex.destroy(); });
+  return duplex;
+}
+
+WebSocket.Server = WebSocketServer;
+WebSocket.WebSocketServer = WebSocketServer;
+WebSocket.WebSocket = WebSocket;
+WebSocket.createWebSocketStream = createWebSocketStream;
+
+module.exports = WebSocket;
