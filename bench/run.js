@@ -1,7 +1,7 @@
 'use strict';
 // Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
 // With two or more cores the server process is pinned to core 0 and the load generator to core 1.
-// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate,workers]
+// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,workers]
 const { spawn, execFileSync } = require('child_process');
 const path = require('path');
 const os = require('os');
@@ -15,6 +15,13 @@ const option = (name, fallback) => {
 const seconds = Number(option('seconds', 5));
 const only = option('only', '');
 
+const WS_FACE = [
+  { name: 'ferrows', script: 'examples/echo.js' },
+  { name: 'f/ws port', script: 'bench/ferrows-ws-echo.js', env: { MODE: 'port' } },
+  { name: 'f/ws srv', script: 'bench/ferrows-ws-echo.js', env: { MODE: 'server' } },
+  { name: 'ws', script: 'bench/ws-echo.js' },
+];
+
 const SCENARIOS = [
   { id: 'small', name: '32 B text, 64 conns x 8 in flight', conns: 64, size: 32, inflight: 8 },
   { id: '16k', name: '16 KiB binary, 16 conns x 4 in flight', conns: 16, size: 16384, inflight: 4, binary: true },
@@ -22,6 +29,8 @@ const SCENARIOS = [
   { id: 'deflate', name: '16 KiB JSON, deflate, 16 conns x 4', conns: 16, size: 16384, inflight: 4, deflate: true },
   { id: 'wss', name: '32 B text over TLS, 64 conns x 8', conns: 64, size: 32, inflight: 8, tls: true },
   { id: 'wss16k', name: '16 KiB binary over TLS, 16 conns x 4', conns: 16, size: 16384, inflight: 4, binary: true, tls: true },
+  { id: 'wsface', name: '32 B text, 64 x 8, ws face', conns: 64, size: 32, inflight: 8, servers: WS_FACE },
+  { id: 'wsface16k', name: '16 KiB binary, 16 x 4, ws face', conns: 16, size: 16384, inflight: 4, binary: true, servers: WS_FACE },
   // Both cores for the servers here (unpinned): one listener posting to worker_threads vs ws under cluster.
   {
     id: 'workers', name: '32 B text, 64 x 8, worker threads', conns: 64, size: 32, inflight: 8, unpinned: true,

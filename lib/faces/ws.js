@@ -72,7 +72,6 @@ class WebSocket extends EventEmitter {
     this._native = nativeConn;
     this._protocol = protocol || '';
     this._extensions = extensions ? extensions.split(';')[0].trim() : '';
-    nativeConn.setTextAsBytes(true);
     register(nativeConn.slot, this);
     this._readyState = OPEN;
   }
@@ -91,10 +90,7 @@ class WebSocket extends EventEmitter {
     const binary = options && options.binary !== undefined ? Boolean(options.binary) : typeof data !== 'string';
     if (typeof Blob !== 'undefined' && data instanceof Blob) return this._sendBlob(data, binary, cb);
     if (this._pendingBlobs) return this._pendingBlobs.push([data, options, cb]);
-    let payload = data;
-    if (binary && typeof data === 'string') payload = Buffer.from(data);
-    else if (!binary && typeof data !== 'string') payload = toBuffer(data).toString();
-    this._native.send(payload);
+    this._native.sendAs(data, binary);
     if (cb) process.nextTick(cb, null);
     return undefined;
   }
@@ -106,7 +102,7 @@ class WebSocket extends EventEmitter {
     queue.push(null);
     ready.then((ab) => {
       queue.shift();
-      if (this._readyState === OPEN) this._native.send(binary ? ab : Buffer.from(ab).toString());
+      if (this._readyState === OPEN) this._native.sendAs(ab, binary);
       if (cb) cb(this._readyState === OPEN ? null : new Error('WebSocket is not open'));
       while (queue.length && queue[0] !== null) {
         const [d, o, c] = queue.shift();
@@ -415,6 +411,7 @@ class WebSocketServer extends EventEmitter {
     const standard = headers.length;
     this.emit('headers', headers, req);
     const ws = new this.options.WebSocket(null, undefined, this.options);
+    nativeConn.setTextAsBytes(true); // before the accept: the client may send at once
     if (!nativeConn.accept(protocol || undefined, headers.slice(standard))) return undefined;
     ws._attach(nativeConn, protocol, hs.extensions);
     if (this.clients) {

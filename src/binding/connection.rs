@@ -185,22 +185,41 @@ impl NativeConnection {
     /// Returns false when the connection is closing or closed (the data is dropped).
     #[napi]
     pub fn send(&self, env: Env, data: Unknown<'_>) -> Result<bool> {
+        self.queue_message(env, data, None)
+    }
+
+    /// Like `send`, with the frame type given: `binary` false sends bytes as a text frame (ws's
+    /// `{ binary: false }`), true sends a string's UTF-8 as a binary frame.
+    #[napi]
+    pub fn send_as(&self, env: Env, data: Unknown<'_>, binary: bool) -> Result<bool> {
+        self.queue_message(env, data, Some(if binary { OP_BINARY } else { OP_TEXT }))
+    }
+
+    fn queue_message(&self, env: Env, data: Unknown<'_>, opcode: Option<u8>) -> Result<bool> {
         // Closed or closing natively while JavaScript has not seen the close event yet: the frame is dropped.
         if self.conn.state() == CONNECTING {
             return Err(Error::from_reason("Connection is not open yet."));
         }
         let queued = unsafe {
             match values::payload(env.raw(), data.raw())? {
-                Some(Payload::Text(len)) if self.conn.compresses(len) => {
-                    let mut text = BytesMut::with_capacity(len + 1);
-                    values::write_utf8(env.raw(), data.raw(), len, &mut text);
-                    self.conn.queue_compressed(OP_TEXT, &text)
-                }
                 Some(Payload::Text(len)) => {
-                    self.conn.queue_frame(OP_TEXT, len, |buf| values::write_utf8(env.raw(), data.raw(), len, buf))
+                    let opcode = opcode.unwrap_or(OP_TEXT);
+                    if self.conn.compresses(len) {
+                        let mut text = BytesMut::with_capacity(len + 1);
+                        values::write_utf8(env.raw(), data.raw(), len, &mut text);
+                        self.conn.queue_compressed(opcode, &text)
+                    } else {
+                        self.conn.queue_frame(opcode, len, |buf| values::write_utf8(env.raw(), data.raw(), len, buf))
+                    }
                 }
-                Some(Payload::Binary(bytes)) if self.conn.compresses(bytes.len()) => self.conn.queue_compressed(OP_BINARY, bytes),
-                Some(Payload::Binary(bytes)) => self.conn.queue_frame(OP_BINARY, bytes.len(), |buf| buf.extend_from_slice(bytes)),
+                Some(Payload::Binary(bytes)) => {
+                    let opcode = opcode.unwrap_or(OP_BINARY);
+                    if self.conn.compresses(bytes.len()) {
+                        self.conn.queue_compressed(opcode, bytes)
+                    } else {
+                        self.conn.queue_frame(opcode, bytes.len(), |buf| buf.extend_from_slice(bytes))
+                    }
+                }
                 None => {
                     return Err(Error::new(
                         Status::InvalidArg,

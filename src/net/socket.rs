@@ -225,11 +225,17 @@ impl Socket {
     /// Sends what the socket takes of `data` now: (bytes taken, whether the socket is full).
     pub fn send(&self, data: &[u8]) -> io::Result<(usize, bool)> {
         let Some(tls) = &self.tls else {
-            return match self.tcp.try_write(data) {
-                Ok(n) => Ok((n, n < data.len())),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((0, true)),
-                Err(e) => Err(e),
-            };
+            // Only a socket that refuses more counts as full: after a partial write, try again at once.
+            let mut taken = 0;
+            while taken < data.len() {
+                match self.tcp.try_write(&data[taken..]) {
+                    Ok(n) => taken += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((taken, true)),
+                    Err(e) if taken > 0 => return Ok((taken, e.kind() == io::ErrorKind::Interrupted)),
+                    Err(e) => return Err(e),
+                }
+            }
+            return Ok((taken, false));
         };
         let mut tls = tls.conn.lock().unwrap();
         // Plaintext stays in the outbox (where it counts as buffered) until earlier ciphertext is out.
