@@ -213,3 +213,46 @@ both('options are checked like ws', (t, Impl) => {
   t.throws(() => new Impl.WebSocketServer({}), { instanceOf: TypeError, message: 'One and only one of the "port", "server", or "noServer" options must be specified' });
   t.throws(() => new Impl.WebSocketServer({ port: 0, noServer: true }), { instanceOf: TypeError });
 });
+
+both('an https.Server with client certificates: the socket stays in Node, bytes are bridged', async (t, Impl) => {
+  const https = require('https');
+  const { selfSigned } = require('./certs.js');
+  const serverCert = selfSigned('localhost');
+  const clientCert = selfSigned('client.test');
+  const server = https.createServer({ cert: serverCert.cert, key: serverCert.key, requestCert: true, rejectUnauthorized: true, ca: clientCert.cert });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const wss = new Impl.WebSocketServer({ server });
+  t.teardown(() => { for (const c of wss.clients) c.terminate(); wss.close(); server.close(); });
+  wss.on('connection', (ws, req) => {
+    ws.send(`authorized ${req.socket.authorized} ${req.socket.getPeerCertificate().subject.CN}`);
+    ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+  });
+  const ws = new WebSocket(`wss://127.0.0.1:${server.address().port}/`, { ca: serverCert.cert, cert: clientCert.cert, key: clientCert.key, servername: 'localhost' });
+  const got = messages(ws, 3, 10000);
+  await once(ws, 'open');
+  const big = Buffer.alloc(2 * 1024 * 1024, 9);
+  ws.send('over tls');
+  ws.send(big);
+  const [hello, text, binary] = await got;
+  t.is(String(hello.data), 'authorized true client.test');
+  t.is(String(text.data), 'over tls');
+  t.true(binary.data.equals(big));
+  ws.close(1000, 'done');
+  const [code, reason] = await once(ws, 'close');
+  t.deepEqual([code, String(reason)], [1000, 'done']);
+});
+
+both('a unix-socket http.Server', async (t, Impl) => {
+  const path = require('path').join(require('os').tmpdir(), `ferrows-${process.pid}-${Impl === WebSocket ? 'ws' : 'f'}.sock`);
+  const server = http.createServer();
+  await new Promise((r) => server.listen(path, r));
+  const wss = new Impl.WebSocketServer({ server });
+  t.teardown(() => { for (const c of wss.clients) c.terminate(); wss.close(); server.close(); });
+  wss.on('connection', (ws) => ws.on('message', (d) => ws.send(`unix ${d}`)));
+  const ws = new WebSocket(`ws+unix://${path}`);
+  await once(ws, 'open');
+  const got = messages(ws, 1);
+  ws.send('hi');
+  t.is(String((await got)[0].data), 'unix hi');
+  ws.terminate();
+});

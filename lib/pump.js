@@ -19,6 +19,9 @@ const POSTED = 9;
 const LOW_ERROR = 10;
 const SOCKET_ERROR = 11;
 const TEXT_BYTES = 12;
+const OUTPUT = 13;
+const BRIDGE_END = 14;
+const BRIDGE_RESUME = 15;
 
 /** slot → the face object that receives that slot's events (a server or a connection). */
 const targets = [];
@@ -38,6 +41,15 @@ function deliver(code, payload) {
       break;
     case TEXT_BYTES:
       target._onText(payload);
+      break;
+    case OUTPUT:
+      target._onOutput(payload);
+      break;
+    case BRIDGE_END:
+      target._onBridgeEnd(payload === 1);
+      break;
+    case BRIDGE_RESUME:
+      target._onBridgeResume();
       break;
     case UPGRADE:
       target._onUpgrade(payload);

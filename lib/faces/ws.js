@@ -349,29 +349,50 @@ class WebSocketServer extends EventEmitter {
     }
     socket[kSocketTaken] = true;
     const handle = socket._handle;
-    const fd = handle && typeof handle.fd === 'number' ? handle.fd : -1;
-    if (fd < 0 || socket.encrypted) {
-      // TLS sockets (https.Server) and other streams would need bytes bridged through JavaScript: not built yet.
-      const err = new Error('ferrows/ws can take over plain TCP sockets only (this is a TLS, unix or custom socket); use ferrows/ws with { port } and its TLS options, or ws');
-      abortHandshake(socket, 501, 'Not Implemented');
-      this.emit('error', err);
-      return;
-    }
-    handle.readStop();
+    const fd = handle && typeof handle.fd === 'number' && handle.fd >= 0 && !socket.encrypted && handle.constructor.name === 'TCP' ? handle.fd : -1;
+    if (fd >= 0) handle.readStop(); // from here on the native side reads this socket
     const buffered = [head];
     let chunk;
     while ((chunk = socket.read()) !== null) buffered.push(chunk);
     const tag = this._nextTag++;
     this._pending.set(tag, { req, cb });
     try {
-      this._native.adopt(fd, tag, req.method, req.url, req.rawHeaders, Buffer.concat(buffered));
+      if (fd >= 0) {
+        this._native.adopt(fd, tag, req.method, req.url, req.rawHeaders, Buffer.concat(buffered));
+        socket.destroy(); // Node's descriptor only: the native side holds its own
+      } else {
+        this._bridge(socket, tag, req, Buffer.concat(buffered));
+      }
     } catch (err) {
       this._pending.delete(tag);
       abortHandshake(socket, 500);
       this.emit('error', err);
-      return;
     }
-    socket.destroy(); // Node's descriptor only: the native side holds its own
+  }
+
+  /**
+   * A socket that cannot be taken over (TLS of an https.Server, a unix socket, any stream): the protocol still
+   * runs natively, and JavaScript relays the bytes both ways, with backpressure both ways.
+   */
+  _bridge(socket, tag, req, buffered) {
+    const bridge = this._native.bridge(tag, req.method, req.url, req.rawHeaders, buffered,
+      socket.remoteAddress || '', socket.remotePort || 0, socket.localAddress || '', socket.localPort || 0);
+    register(bridge.slot, {
+      _onOutput(ab) {
+        if (!socket.destroyed && !socket.write(Buffer.from(ab))) bridge.setBlocked(true);
+      },
+      _onBridgeEnd(abort) {
+        if (abort) socket.destroy();
+        else socket.end();
+      },
+      _onBridgeResume() { socket.resume(); },
+      _onClose() {},
+    });
+    socket.on('drain', () => bridge.setBlocked(false));
+    socket.on('data', (data) => { if (!bridge.feed(data)) socket.pause(); });
+    socket.on('end', () => bridge.end());
+    socket.on('close', () => bridge.release());
+    socket.on('error', () => {});
   }
 
   _onUpgrade(nativeConn) {

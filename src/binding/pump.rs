@@ -40,6 +40,9 @@ pub const KIND_POSTED: u32 = 9;
 pub const KIND_LOW_ERROR: u32 = 10;
 pub const KIND_SOCKET_ERROR: u32 = 11;
 pub const KIND_TEXT_BYTES: u32 = 12;
+pub const KIND_OUTPUT: u32 = 13;
+pub const KIND_BRIDGE_END: u32 = 14;
+pub const KIND_BRIDGE_RESUME: u32 = 15;
 
 struct Tsfn(sys::napi_threadsafe_function);
 // The handle is only used through napi calls documented as callable from any thread.
@@ -296,6 +299,9 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
             Event::Text(data) => (KIND_TEXT, values::string(env, &data)?),
             Event::Binary(data) => (KIND_BINARY, values::array_buffer(env, data)?),
             Event::TextBytes(data) => (KIND_TEXT_BYTES, values::array_buffer(env, data)?),
+            Event::Output(data) => (KIND_OUTPUT, values::array_buffer(env, data)?),
+            Event::BridgeEnd { abort } => (KIND_BRIDGE_END, values::uint32(env, abort as u32)?),
+            Event::BridgeResume => (KIND_BRIDGE_RESUME, values::undefined(env)?),
             Event::Ping(data) => (KIND_PING, values::array_buffer(env, data)?),
             Event::Pong(data) => (KIND_PONG, values::array_buffer(env, data)?),
             Event::Drain => (KIND_DRAIN, values::undefined(env)?),

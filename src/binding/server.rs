@@ -1,6 +1,8 @@
 //! `NativeServer`: a listening socket whose connections report to the pump of the thread that created it.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+
+use crate::net::bridge::Bridge;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,6 +118,57 @@ impl NativeDeflateOptions {
     }
 }
 
+/// The request Node's HTTP parser read, and the same request as bytes (what the handshake keeps).
+fn request_from_node(method: String, url: String, raw_headers: Vec<String>) -> (Request, bytes::Bytes) {
+    let headers: Vec<(String, String)> = raw_headers.chunks(2).filter(|p| p.len() == 2).map(|p| (p[0].clone(), p[1].clone())).collect();
+    let mut head = format!("{method} {url} HTTP/1.1\r\n");
+    for (name, value) in &headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    (Request { method, target: url, version: 1, headers }, bytes::Bytes::from(head))
+}
+
+/// The JavaScript end of a bridged connection: it feeds what its Node socket reads and writes what arrives as
+/// output events for this slot.
+#[napi]
+pub struct NativeBridge {
+    bridge: Arc<Bridge>,
+    slot: u32,
+}
+
+#[napi]
+impl NativeBridge {
+    #[napi(getter)]
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// What the socket read; false when the socket should pause until a resume event.
+    #[napi]
+    pub fn feed(&self, data: Buffer) -> bool {
+        self.bridge.feed(bytes::Bytes::copy_from_slice(&data))
+    }
+
+    /// The socket ended.
+    #[napi]
+    pub fn end(&self) {
+        self.bridge.end_input();
+    }
+
+    /// The socket's write buffer is full (true) or drained (false).
+    #[napi]
+    pub fn set_blocked(&self, blocked: bool) {
+        self.bridge.set_blocked(blocked);
+    }
+
+    /// The socket closed: one last (close) event follows, after which the slot is free.
+    #[napi]
+    pub fn release(&self) {
+        self.bridge.release();
+    }
+}
+
 #[napi]
 pub struct NativeServer {
     server: Arc<Server>,
@@ -181,17 +234,7 @@ impl NativeServer {
     /// then goes on natively, as for sockets this server accepted.
     #[napi]
     pub fn adopt(&self, fd: i32, tag: u32, method: String, url: String, raw_headers: Vec<String>, buffered: Buffer) -> Result<()> {
-        let mut head = format!("{method} {url} HTTP/1.1\r\n");
-        for pair in raw_headers.chunks(2).filter(|p| p.len() == 2) {
-            head.push_str(&format!("{}: {}\r\n", pair[0], pair[1]));
-        }
-        head.push_str("\r\n");
-        let request = Request {
-            method,
-            target: url,
-            version: 1,
-            headers: raw_headers.chunks(2).filter(|p| p.len() == 2).map(|p| (p[0].clone(), p[1].clone())).collect(),
-        };
+        let (request, head) = request_from_node(method, url, raw_headers);
         // SAFETY: dup makes a descriptor this process owns from here on; it is checked before use.
         let own = unsafe { libc::dup(fd) };
         if own < 0 {
@@ -199,8 +242,38 @@ impl NativeServer {
         }
         let tcp = unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(own) };
         self.server
-            .adopt(tcp, tag, request, bytes::Bytes::from(head), bytes::BytesMut::from(&buffered[..]))
+            .adopt(tcp, tag, request, head, bytes::BytesMut::from(&buffered[..]))
             .map_err(|e| Error::from_reason(format!("cannot take over the socket: {e}")))
+    }
+
+    /// Runs an upgrade whose socket stays in Node (TLS, unix or any stream): bytes are relayed through the
+    /// returned bridge. Same arguments as `adopt`, plus the socket's addresses.
+    #[allow(clippy::too_many_arguments)]
+    #[napi]
+    pub fn bridge(
+        &self,
+        env: Env,
+        tag: u32,
+        method: String,
+        url: String,
+        raw_headers: Vec<String>,
+        buffered: Buffer,
+        remote: String,
+        remote_port: u32,
+        local: String,
+        local_port: u32,
+    ) -> Result<NativeBridge> {
+        let pump = pump::current()?;
+        let out = Sink { consumer: pump.clone(), slot: pump.new_slot() };
+        let slot = out.slot;
+        let bridge = Arc::new(Bridge::new(out));
+        let address = |ip: &str, port: u32| SocketAddr::new(ip.parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()), port as u16);
+        let (request, head) = request_from_node(method, url, raw_headers);
+        self.server
+            .adopt_bridged(bridge.clone(), address(&remote, remote_port), address(&local, local_port), tag, request, head, bytes::BytesMut::from(&buffered[..]))
+            .map_err(|e| Error::from_reason(format!("cannot start the bridge: {e}")))?;
+        pump::retain(env.raw(), &pump);
+        Ok(NativeBridge { bridge, slot })
     }
 
     #[napi(getter)]

@@ -300,7 +300,7 @@ impl Conn {
     }
 
     pub fn set_no_delay(&self, on: bool) -> io::Result<()> {
-        self.socket.tcp().set_nodelay(on)
+        self.socket.set_nodelay(on)
     }
 
     pub fn set_aggregate(&self, on: bool) {
@@ -321,7 +321,7 @@ impl Conn {
 
     /// Drops the connection at once, without a closing handshake (ws's terminate()); it closes with 1006.
     pub fn terminate(&self) {
-        let _ = socket2::SockRef::from(self.socket.tcp()).shutdown(std::net::Shutdown::Both);
+        self.socket.abort();
         self.paused.store(false, Ordering::Release);
         self.wake_reader.notify_one();
     }

@@ -21,6 +21,7 @@ use crate::protocol::close::GOING_AWAY;
 use crate::protocol::deflate::DeflateConfig;
 use super::socket::Socket;
 use super::tls::SniResolver;
+use super::bridge::Bridge;
 use bytes::Bytes;
 
 pub struct ServerConfig {
@@ -155,6 +156,14 @@ impl Server {
             }
         }
         self.sink.deliver_one(Event::ServerClosed);
+    }
+
+    /// Runs an upgrade over a bridge (bytes relayed by JavaScript), as `adopt` does over a socket.
+    #[allow(clippy::too_many_arguments)]
+    pub fn adopt_bridged(self: &Arc<Self>, bridge: Arc<Bridge>, peer: SocketAddr, local: SocketAddr, tag: u32, request: Request, head: Bytes, buffered: BytesMut) -> io::Result<()> {
+        let rt = runtime(None).map_err(io::Error::other)?;
+        rt.spawn(upgrade(self.clone(), Socket::bridged(bridge), peer, local, request, head, buffered, tag));
+        Ok(())
     }
 
     /// Takes over a socket whose upgrade request was already read (by Node's HTTP server): `head` is that

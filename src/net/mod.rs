@@ -2,6 +2,7 @@
 //! protocol over its socket. It hands events to an `EventSink` and knows nothing about JavaScript.
 
 pub mod backlog;
+pub mod bridge;
 pub mod connection;
 pub mod http;
 pub mod listener;
@@ -52,6 +53,12 @@ pub enum Event {
     Posted(Arc<Conn>, bool),
     /// Not shown to the consumer: the connection of this slot moved away and every event it had is behind.
     MoveEnd,
+    /// Bytes for JavaScript to write to the Node socket of a bridged connection (targets the bridge).
+    Output(Bytes),
+    /// JavaScript should end (or destroy) the Node socket of a bridge; its last event.
+    BridgeEnd { abort: bool },
+    /// The bridge read enough: JavaScript may resume its paused socket.
+    BridgeResume,
 }
 
 impl Event {

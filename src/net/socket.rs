@@ -3,7 +3,7 @@
 //! through rustls's sans-IO connection, driven by the same non-blocking reads and writes as plain TCP.
 
 use std::io::{self, Read, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -12,6 +12,7 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use super::bridge::Bridge;
 use crate::protocol::handshake;
 
 /// Bytes asked of the socket per read.
@@ -20,9 +21,15 @@ const READ_CHUNK: usize = 16 * 1024;
 pub const LINGER: Duration = Duration::from_secs(2);
 
 pub struct Socket {
-    tcp: TcpStream,
+    io: Io,
     /// Boxed: a plain socket should not carry the size of a TLS session.
     tls: Option<Box<TlsState>>,
+}
+
+enum Io {
+    Tcp(TcpStream),
+    /// Bytes relayed by JavaScript (see `bridge`).
+    Bridge(Arc<Bridge>),
 }
 
 struct TlsState {
@@ -108,17 +115,42 @@ fn flush_ciphertext(tls: &mut ServerConnection, tcp: &TcpStream) -> io::Result<b
 
 impl Socket {
     pub fn plain(tcp: TcpStream) -> Self {
-        Socket { tcp, tls: None }
+        Socket { io: Io::Tcp(tcp), tls: None }
     }
 
     pub fn tls(tcp: TcpStream, mut tls: ServerConnection) -> Self {
         // The outbox bounds what is queued; rustls only holds one batch of ciphertext.
         tls.set_buffer_limit(None);
-        Socket { tcp, tls: Some(Box::new(TlsState { conn: Mutex::new(tls), early: Mutex::new(BytesMut::new()) })) }
+        Socket { io: Io::Tcp(tcp), tls: Some(Box::new(TlsState { conn: Mutex::new(tls), early: Mutex::new(BytesMut::new()) })) }
     }
 
-    pub fn tcp(&self) -> &TcpStream {
-        &self.tcp
+    pub fn bridged(bridge: Arc<Bridge>) -> Self {
+        Socket { io: Io::Bridge(bridge), tls: None }
+    }
+
+    /// The TCP socket; TLS only ever runs over one.
+    fn tcp(&self) -> &TcpStream {
+        match &self.io {
+            Io::Tcp(tcp) => tcp,
+            Io::Bridge(_) => unreachable!("TLS runs on TCP sockets only"),
+        }
+    }
+
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        match &self.io {
+            Io::Tcp(tcp) => tcp.set_nodelay(on),
+            Io::Bridge(_) => Ok(()),
+        }
+    }
+
+    /// Drops the connection at once: no close_notify, no lingering.
+    pub fn abort(&self) {
+        match &self.io {
+            Io::Tcp(tcp) => {
+                let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
+            }
+            Io::Bridge(bridge) => bridge.close(true),
+        }
     }
 
     pub fn is_tls(&self) -> bool {
@@ -157,7 +189,7 @@ impl Socket {
     /// holds only a bounded amount) and answering as the protocol needs. False at end of stream.
     async fn take_ciphertext(&self, tls: &TlsState, out: &mut BytesMut) -> io::Result<bool> {
         let mut cipher = BytesMut::new();
-        if read_tcp(&self.tcp, &mut cipher).await? == 0 {
+        if read_tcp(self.tcp(), &mut cipher).await? == 0 {
             return Ok(false);
         }
         let blocked = {
@@ -165,7 +197,7 @@ impl Socket {
             let mut input = &cipher[..];
             loop {
                 if let Err(e) = conn.process_new_packets() {
-                    let _ = flush_ciphertext(&mut conn, &self.tcp); // the alert
+                    let _ = flush_ciphertext(&mut conn, self.tcp()); // the alert
                     return Err(io::Error::new(io::ErrorKind::InvalidData, e));
                 }
                 take_plaintext(&mut conn, out)?;
@@ -174,7 +206,7 @@ impl Socket {
                 }
                 conn.read_tls(&mut input)?;
             }
-            flush_ciphertext(&mut conn, &self.tcp)?
+            flush_ciphertext(&mut conn, self.tcp())?
         };
         if blocked {
             // Our handshake flight does not fit: finish it before reading on.
@@ -186,7 +218,10 @@ impl Socket {
     /// Reads plaintext into `buf`; Ok(0) at end of stream.
     pub async fn read_some(&self, buf: &mut BytesMut) -> io::Result<usize> {
         match &self.tls {
-            None => read_tcp(&self.tcp, buf).await,
+            None => match &self.io {
+                Io::Tcp(tcp) => read_tcp(tcp, buf).await,
+                Io::Bridge(bridge) => bridge.read(buf).await,
+            },
             // Boxed, so that the TLS state machine does not enlarge every connection's task.
             Some(tls) => Box::pin(self.read_tls(tls, buf)).await,
         }
@@ -215,8 +250,8 @@ impl Socket {
     async fn drain_ciphertext(&self) -> io::Result<()> {
         let Some(tls) = &self.tls else { return Ok(()) };
         loop {
-            self.tcp.writable().await?;
-            if !flush_ciphertext(&mut tls.conn.lock().unwrap(), &self.tcp)? {
+            self.tcp().writable().await?;
+            if !flush_ciphertext(&mut tls.conn.lock().unwrap(), self.tcp())? {
                 return Ok(());
             }
         }
@@ -225,10 +260,14 @@ impl Socket {
     /// Sends what the socket takes of `data` now: (bytes taken, whether the socket is full).
     pub fn send(&self, data: &[u8]) -> io::Result<(usize, bool)> {
         let Some(tls) = &self.tls else {
+            let tcp = match &self.io {
+                Io::Tcp(tcp) => tcp,
+                Io::Bridge(bridge) => return Ok(bridge.send(data)),
+            };
             // Only a socket that refuses more counts as full: after a partial write, try again at once.
             let mut taken = 0;
             while taken < data.len() {
-                match self.tcp.try_write(&data[taken..]) {
+                match tcp.try_write(&data[taken..]) {
                     Ok(n) => taken += n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((taken, true)),
                     Err(e) if taken > 0 => return Ok((taken, e.kind() == io::ErrorKind::Interrupted)),
@@ -239,17 +278,23 @@ impl Socket {
         };
         let mut tls = tls.conn.lock().unwrap();
         // Plaintext stays in the outbox (where it counts as buffered) until earlier ciphertext is out.
-        if flush_ciphertext(&mut tls, &self.tcp)? {
+        if flush_ciphertext(&mut tls, self.tcp())? {
             return Ok((0, true));
         }
         if !data.is_empty() {
             tls.writer().write_all(data)?;
         }
-        Ok((data.len(), flush_ciphertext(&mut tls, &self.tcp)?))
+        Ok((data.len(), flush_ciphertext(&mut tls, self.tcp())?))
     }
 
     pub async fn writable(&self) -> io::Result<()> {
-        self.tcp.writable().await
+        match &self.io {
+            Io::Tcp(tcp) => tcp.writable().await,
+            Io::Bridge(bridge) => {
+                bridge.writable().await;
+                Ok(())
+            }
+        }
     }
 
     /// Writes all of `data`, waiting for the socket as needed.
@@ -260,7 +305,7 @@ impl Socket {
             if data.is_empty() && !blocked {
                 return Ok(());
             }
-            self.tcp.writable().await?;
+            self.writable().await?;
         }
     }
 
@@ -274,11 +319,15 @@ impl Socket {
     /// Ends TLS with close_notify (if any), half-closes, and reads until the peer closes too (or `LINGER`
     /// passes), so that what we wrote last is not lost to a reset.
     pub async fn linger(&self) {
+        let tcp = match &self.io {
+            Io::Tcp(tcp) => tcp,
+            Io::Bridge(bridge) => return bridge.close(false), // Node's socket.end() lingers for us
+        };
         self.close_notify().await;
-        let _ = socket2::SockRef::from(&self.tcp).shutdown(std::net::Shutdown::Write);
+        let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Write);
         let mut sink = BytesMut::new();
         let _ = timeout(LINGER, async {
-            while let Ok(n) = read_tcp(&self.tcp, &mut sink).await {
+            while let Ok(n) = read_tcp(tcp, &mut sink).await {
                 if n == 0 {
                     break;
                 }
@@ -290,8 +339,13 @@ impl Socket {
 
     /// Closes both directions at once (after a completed close handshake).
     pub async fn shutdown(&self) {
-        self.close_notify().await;
-        let _ = socket2::SockRef::from(&self.tcp).shutdown(std::net::Shutdown::Both);
+        match &self.io {
+            Io::Tcp(tcp) => {
+                self.close_notify().await;
+                let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
+            }
+            Io::Bridge(bridge) => bridge.close(false),
+        }
     }
 
     async fn close_notify(&self) {
