@@ -256,3 +256,15 @@ both('a unix-socket http.Server', async (t, Impl) => {
   t.is(String((await got)[0].data), 'unix hi');
   ws.terminate();
 });
+
+both('bad upgrades reach wsClientError listeners on the server path', async (t, Impl) => {
+  const server = http.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const wss = new Impl.WebSocketServer({ server });
+  t.teardown(() => { wss.close(); server.close(); });
+  const seen = new Promise((resolve) => wss.on('wsClientError', (err, socket) => { socket.destroy(); resolve(err.message); }));
+  const socket = require('net').connect(server.address().port, '127.0.0.1', () => socket.write(
+    'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: bad\r\nSec-WebSocket-Version: 13\r\n\r\n'));
+  socket.on('error', () => {});
+  t.is(await seen, 'Missing or invalid Sec-WebSocket-Key header');
+});

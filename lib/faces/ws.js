@@ -348,6 +348,20 @@ class WebSocketServer extends EventEmitter {
       throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
     }
     socket[kSocketTaken] = true;
+    // The checks ws makes in JavaScript, so that 'wsClientError' listeners see the same errors (the native side
+    // checks again; on the port path only it does).
+    const key = req.headers['sec-websocket-key'];
+    const version = +req.headers['sec-websocket-version'];
+    let problem;
+    if (req.method !== 'GET') problem = [405, 'Invalid HTTP method'];
+    else if (!req.headers.upgrade || req.headers.upgrade.toLowerCase() !== 'websocket') problem = [400, 'Invalid Upgrade header'];
+    else if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) problem = [400, 'Missing or invalid Sec-WebSocket-Key header'];
+    else if (version !== 13 && version !== 8) problem = [400, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13, 8' }];
+    if (problem) {
+      if (this.listenerCount('wsClientError')) this.emit('wsClientError', new Error(problem[1]), socket, req);
+      else abortHandshake(socket, ...problem);
+      return;
+    }
     const handle = socket._handle;
     const fd = handle && typeof handle.fd === 'number' && handle.fd >= 0 && !socket.encrypted && handle.constructor.name === 'TCP' ? handle.fd : -1;
     if (fd >= 0) handle.readStop(); // from here on the native side reads this socket
