@@ -128,6 +128,7 @@ impl Pump {
 }
 
 /// A registration of this thread ends without an event: its slot is free and it no longer keeps the thread alive.
+#[allow(clippy::not_unsafe_ptr_arg_deref)] // an opaque handle of the current call, passed on to napi, never dereferenced here
 pub fn unregister(env: sys::napi_env, pump: &Pump, slot: u32) {
     pump.free_slot(slot);
     release(env, pump);
@@ -144,6 +145,7 @@ pub fn current() -> Result<Arc<Pump>> {
 }
 
 /// A server or connection came to life on this thread (JavaScript thread only).
+#[allow(clippy::not_unsafe_ptr_arg_deref)] // an opaque handle of the current call, passed on to napi, never dereferenced here
 pub fn retain(env: sys::napi_env, pump: &Pump) {
     let live = LIVE.get();
     LIVE.set(live + 1);
@@ -153,6 +155,7 @@ pub fn retain(env: sys::napi_env, pump: &Pump) {
 }
 
 /// One ended; when none is left the pump no longer keeps the process alive.
+#[allow(clippy::not_unsafe_ptr_arg_deref)] // an opaque handle of the current call, passed on to napi, never dereferenced here
 fn release(env: sys::napi_env, pump: &Pump) {
     let live = LIVE.get().saturating_sub(1);
     LIVE.set(live);

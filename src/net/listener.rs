@@ -92,20 +92,7 @@ pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, 
         let _guard = rt.enter();
         TcpListener::from_std(socket.into())?
     };
-    let server = Arc::new(Server {
-        config,
-        sink,
-        local: listener.local_addr()?,
-        detached: false,
-        keep_connections: AtomicBool::new(false),
-        closed: AtomicBool::new(false),
-        requests: AtomicBool::new(false),
-        errors: AtomicBool::new(false),
-        stop: Notify::new(),
-        stopped: Notify::new(),
-        next_id: AtomicU64::new(0),
-        conns: Mutex::new(HashMap::new()),
-    });
+    let server = Arc::new(Server::new(config, sink, listener.local_addr()?, false));
     rt.spawn(accept_loop(server.clone(), listener));
     Ok(server)
 }
@@ -114,20 +101,7 @@ pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, 
 /// `server` and `noServer` modes, where Node's own HTTP server accepted them).
 pub fn detached(config: ServerConfig, sink: Sink, threads: Option<usize>) -> io::Result<Arc<Server>> {
     runtime(threads).map_err(io::Error::other)?;
-    Ok(Arc::new(Server {
-        config,
-        sink,
-        local: SocketAddr::from(([0, 0, 0, 0], 0)),
-        detached: true,
-        keep_connections: AtomicBool::new(false),
-        closed: AtomicBool::new(false),
-        requests: AtomicBool::new(false),
-        errors: AtomicBool::new(false),
-        stop: Notify::new(),
-        stopped: Notify::new(),
-        next_id: AtomicU64::new(0),
-        conns: Mutex::new(HashMap::new()),
-    }))
+    Ok(Arc::new(Server::new(config, sink, SocketAddr::from(([0, 0, 0, 0], 0)), true)))
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
@@ -146,6 +120,23 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
 }
 
 impl Server {
+    fn new(config: ServerConfig, sink: Sink, local: SocketAddr, detached: bool) -> Self {
+        Server {
+            config,
+            sink,
+            local,
+            detached,
+            keep_connections: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            requests: AtomicBool::new(false),
+            errors: AtomicBool::new(false),
+            stop: Notify::new(),
+            stopped: Notify::new(),
+            next_id: AtomicU64::new(0),
+            conns: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// After the listener is gone: connections close with 1001, then `ServerClosed`.
     fn shut_down(&self) {
         self.stopped.notify_waiters();
