@@ -1,11 +1,13 @@
 'use strict';
 // The JavaScript end of this thread's event pump (src/binding/pump.rs). Every face registers its servers and
 // connections here by slot; one `dispatch` call receives every event that was waiting, as a flat array
-// [slot << 4 | kind, payload, ...], and hands each to its target's handler method.
+// [slot << KIND_BITS | kind, payload, ...], and hands each to its target's handler method.
 
 const native = require('../native.js');
 
-// Must match the KIND_* constants in src/binding/pump.rs.
+// Must match KIND_BITS and the KIND_* constants in src/binding/pump.rs.
+const KIND_BITS = 5;
+const KIND_MASK = (1 << KIND_BITS) - 1;
 const TEXT = 0;
 const BINARY = 1;
 const UPGRADE = 2;
@@ -22,25 +24,39 @@ const TEXT_BYTES = 12;
 const OUTPUT = 13;
 const BRIDGE_END = 14;
 const BRIDGE_RESUME = 15;
+const BINARY_BYTES = 16;
 
 /** slot → the face object that receives that slot's events (a server or a connection). */
 const targets = [];
+
+/** The ArrayBuffer that small messages of the current batch share (see SHARED_MAX in pump.rs). */
+let shared;
+
+/** A Buffer for a message delivered as bytes: a view of the shared buffer, or its own ArrayBuffer. */
+function nodeBuffer(payload) {
+  if (typeof payload !== 'number') return Buffer.from(payload);
+  const length = payload % 65536;
+  return Buffer.from(shared, (payload - length) / 65536, length);
+}
 
 function rethrow(err) {
   throw err;
 }
 
 function deliver(code, payload) {
-  const slot = code >>> 4;
+  const slot = code >>> KIND_BITS;
   const target = targets[slot];
   if (target === undefined) return; // a face dropped the object early; its events have nowhere to go
-  switch (code & 15) {
+  switch (code & KIND_MASK) {
     case TEXT:
     case BINARY:
       target._onMessage(payload);
       break;
     case TEXT_BYTES:
-      target._onText(payload);
+      target._onText(nodeBuffer(payload));
+      break;
+    case BINARY_BYTES:
+      target._onBinary(nodeBuffer(payload));
       break;
     case OUTPUT:
       target._onOutput(payload);
@@ -88,7 +104,8 @@ function deliver(code, payload) {
 
 // A handler that throws must not cost the rest of the batch its events: the error is rethrown on its own tick,
 // where it becomes an ordinary uncaught exception.
-function dispatch(events) {
+function dispatch(events, sharedBuffer) {
+  shared = sharedBuffer;
   const n = events.length;
   let i = 0;
   while (i < n) {
@@ -114,6 +131,6 @@ function unregister(slot) {
 }
 
 /** Event kinds, for faces that pass events back to the native side (a connection posted mid-batch). */
-const KIND = Object.freeze({ TEXT, BINARY, TEXT_BYTES, CLOSED, DRAIN, PING, PONG });
+const KIND = Object.freeze({ TEXT, BINARY, TEXT_BYTES, BINARY_BYTES, CLOSED, DRAIN, PING, PONG });
 
 module.exports = { native, register, unregister, KIND };

@@ -27,10 +27,9 @@ function toBuffer(data) {
   return Buffer.from(String(data));
 }
 
-/** Message data in the connection's binaryType. */
-function asBinaryType(ab, binaryType) {
-  if (binaryType === 'arraybuffer') return ab;
-  const buf = Buffer.from(ab);
+/** Binary message data in the connection's binaryType (`buf` may be a view of a shared buffer). */
+function asBinaryType(buf, binaryType) {
+  if (binaryType === 'arraybuffer') return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
   return binaryType === 'fragments' ? [buf] : buf;
 }
 
@@ -166,8 +165,8 @@ class WebSocket extends EventEmitter {
     this._native.setPaused(false);
   }
 
-  _onMessage(ab) { this.emit('message', asBinaryType(ab, this._binaryType), true); }
-  _onText(ab) { this.emit('message', Buffer.from(ab), false); }
+  _onBinary(buf) { this.emit('message', asBinaryType(buf, this._binaryType), true); }
+  _onText(buf) { this.emit('message', buf, false); }
   _onPing(ab) { this.emit('ping', Buffer.from(ab)); }
   _onPong(ab) { this.emit('pong', Buffer.from(ab)); }
   _onDrain() {}
@@ -446,7 +445,7 @@ class WebSocketServer extends EventEmitter {
     const standard = headers.length;
     this.emit('headers', headers, req);
     const ws = new this.options.WebSocket(null, undefined, this.options);
-    nativeConn.setTextAsBytes(true); // before the accept: the client may send at once
+    nativeConn.setNodeBuffers(true); // before the accept: the client may send at once
     if (!nativeConn.accept(protocol || undefined, headers.slice(standard))) return undefined;
     ws._attach(nativeConn, protocol, hs.extensions);
     if (this.clients) {

@@ -103,6 +103,7 @@ impl NativeConnection {
         let event = match kind {
             pump::KIND_TEXT => Event::Text(bytes()?),
             pump::KIND_TEXT_BYTES => Event::TextBytes(bytes()?),
+            pump::KIND_BINARY_BYTES => Event::BinaryBytes(bytes()?),
             pump::KIND_BINARY => Event::Binary(bytes()?),
             pump::KIND_PING => Event::Ping(bytes()?),
             pump::KIND_PONG => Event::Pong(bytes()?),
@@ -160,10 +161,10 @@ impl NativeConnection {
         self.conn.set_paused(paused);
     }
 
-    /// Text messages arrive as ArrayBuffers (kind TEXT_BYTES) instead of strings.
+    /// Messages arrive as bytes for Node Buffers (kinds TEXT_BYTES and BINARY_BYTES), text included.
     #[napi]
-    pub fn set_text_as_bytes(&self, on: bool) {
-        self.conn.set_text_as_bytes(on);
+    pub fn set_node_buffers(&self, on: bool) {
+        self.conn.set_node_buffers(on);
     }
 
     /// Refuses the upgrade with an HTTP status, body and headers (names and values alternating); false if it was

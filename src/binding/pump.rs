@@ -1,6 +1,6 @@
 //! The event pump of one JavaScript thread. Network threads queue events on a channel and wake the thread through
 //! one threadsafe function only when the queue was idle; the wake-up then hands every waiting event to a single
-//! JavaScript `dispatch(events)` call as a flat array `[slot << 4 | kind, payload, ...]`. Frames that handlers
+//! JavaScript `dispatch(events)` call as a flat array `[slot << KIND_BITS | kind, payload, ...]`. Frames that handlers
 //! send during the batch are written once, at its end.
 
 use std::cell::{Cell, RefCell};
@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use napi::bindgen_prelude::*;
+use bytes::Bytes;
 use napi::{sys, Env, JsValue};
 
 use super::connection::{socket_address, NativeConnection, SocketEnds};
@@ -26,6 +27,9 @@ const BATCH: usize = 4096;
 const BATCHES_PER_WAKE: usize = 16;
 /// Bytes received but not yet taken by JavaScript, per thread, before its sockets stop being read.
 const BACKLOG_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Bits of an event code that hold its kind (the rest is the slot); lib/pump.js unpacks the same way.
+const KIND_BITS: u32 = 5;
 
 pub const KIND_TEXT: u32 = 0;
 pub const KIND_BINARY: u32 = 1;
@@ -43,6 +47,11 @@ pub const KIND_TEXT_BYTES: u32 = 12;
 pub const KIND_OUTPUT: u32 = 13;
 pub const KIND_BRIDGE_END: u32 = 14;
 pub const KIND_BRIDGE_RESUME: u32 = 15;
+pub const KIND_BINARY_BYTES: u32 = 16;
+
+/// Messages for Node Buffers up to this size share one ArrayBuffer per batch (their payload is a number:
+/// offset * 65536 + length); larger ones get their own.
+const SHARED_MAX: usize = 65535;
 
 struct Tsfn(sys::napi_threadsafe_function);
 // The handle is only used through napi calls documented as callable from any thread.
@@ -297,11 +306,13 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
     }
     let array = values::array(env, events.len() * 2)?;
     let mut ended = Vec::new();
+    let mut shared: Vec<u8> = Vec::new();
     for (i, (slot, event)) in events.into_iter().enumerate() {
         let (kind, payload) = match event {
             Event::Text(data) => (KIND_TEXT, values::string(env, &data)?),
             Event::Binary(data) => (KIND_BINARY, values::array_buffer(env, data)?),
-            Event::TextBytes(data) => (KIND_TEXT_BYTES, values::array_buffer(env, data)?),
+            Event::TextBytes(data) => (KIND_TEXT_BYTES, shared_bytes(env, &mut shared, data)?),
+            Event::BinaryBytes(data) => (KIND_BINARY_BYTES, shared_bytes(env, &mut shared, data)?),
             Event::Output(data) => (KIND_OUTPUT, values::array_buffer(env, data)?),
             Event::BridgeEnd { abort } => (KIND_BRIDGE_END, values::uint32(env, abort as u32)?),
             Event::BridgeResume => (KIND_BRIDGE_RESUME, values::undefined(env)?),
@@ -353,12 +364,13 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
             }
             Event::Barrier(_) | Event::MoveEnd => unreachable!("handled natively"),
         };
-        values::set_element(env, array, (2 * i) as u32, values::uint32(env, slot << 4 | kind)?)?;
+        values::set_element(env, array, (2 * i) as u32, values::uint32(env, slot << KIND_BITS | kind)?)?;
         values::set_element(env, array, (2 * i + 1) as u32, payload)?;
     }
     let mut result = ptr::null_mut();
-    let argv = [array];
-    let status = sys::napi_call_function(env, values::undefined(env)?, dispatch, 1, argv.as_ptr(), &mut result);
+    let shared = if shared.is_empty() { values::undefined(env)? } else { values::array_buffer(env, Bytes::from(shared))? };
+    let argv = [array, shared];
+    let status = sys::napi_call_function(env, values::undefined(env)?, dispatch, 2, argv.as_ptr(), &mut result);
     for slot in ended {
         // A connection posted during this batch keeps its slot until its move ends (`MoveEnd` frees it).
         if !MOVING.with(|m| m.borrow().contains_key(&slot)) {
@@ -398,6 +410,16 @@ fn handle_natively(env: sys::napi_env, pump: &Pump, slot: u32, event: Event, bar
         }
         (event, None) => Some((slot, event)),
     }
+}
+
+/// A small message goes into the batch's shared buffer (one allocation for all of them), a large one alone.
+unsafe fn shared_bytes(env: sys::napi_env, shared: &mut Vec<u8>, data: Bytes) -> Result<sys::napi_value> {
+    if data.len() > SHARED_MAX {
+        return values::array_buffer(env, data);
+    }
+    let offset = shared.len();
+    shared.extend_from_slice(&data);
+    values::double(env, (offset * 65536 + data.len()) as f64)
 }
 
 fn ends(peer: std::net::SocketAddr, local: std::net::SocketAddr) -> SocketEnds {

@@ -25,6 +25,12 @@ pub unsafe fn uint32(env: sys::napi_env, n: u32) -> Result<sys::napi_value> {
     Ok(v)
 }
 
+pub unsafe fn double(env: sys::napi_env, n: f64) -> Result<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    check(sys::napi_create_double(env, n, &mut v), "double")?;
+    Ok(v)
+}
+
 pub unsafe fn string(env: sys::napi_env, utf8: &[u8]) -> Result<sys::napi_value> {
     let mut v = ptr::null_mut();
     check(sys::napi_create_string_utf8(env, utf8.as_ptr().cast(), utf8.len() as isize, &mut v), "string")?;

@@ -81,8 +81,8 @@ pub struct Conn {
     compression: Option<Compression>,
     state: AtomicU8,
     aggregate: AtomicBool,
-    /// Text messages go to the application as bytes, not strings (ws delivers Buffers).
-    text_as_bytes: AtomicBool,
+    /// Messages go to the application as bytes for Node Buffers, text included (ws delivers Buffers).
+    node_buffers: AtomicBool,
     /// The application stopped reading (ws's pause()).
     paused: AtomicBool,
     handshake: Arc<Handshake>,
@@ -145,7 +145,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         compression,
         state: AtomicU8::new(CONNECTING),
         aggregate: AtomicBool::new(false),
-        text_as_bytes: AtomicBool::new(false),
+        node_buffers: AtomicBool::new(false),
         paused: AtomicBool::new(false),
         handshake: Arc::new(Handshake { head, upgrade, extensions: extensions.clone(), tls, tag }),
         extensions,
@@ -307,8 +307,8 @@ impl Conn {
         self.aggregate.store(on, Ordering::Relaxed);
     }
 
-    pub fn set_text_as_bytes(&self, on: bool) {
-        self.text_as_bytes.store(on, Ordering::Relaxed);
+    pub fn set_node_buffers(&self, on: bool) {
+        self.node_buffers.store(on, Ordering::Relaxed);
     }
 
     /// Stops (true) or restarts (false) reading from the socket.
@@ -465,8 +465,9 @@ impl Conn {
 
     fn on_message(&self, message: Message, events: &mut Vec<Event>) {
         match message {
-            Message::Text(data) if self.text_as_bytes.load(Ordering::Relaxed) => events.push(Event::TextBytes(data)),
+            Message::Text(data) if self.node_buffers.load(Ordering::Relaxed) => events.push(Event::TextBytes(data)),
             Message::Text(data) => events.push(Event::Text(data)),
+            Message::Binary(data) if self.node_buffers.load(Ordering::Relaxed) => events.push(Event::BinaryBytes(data)),
             Message::Binary(data) => events.push(Event::Binary(data)),
             Message::Ping(data) => {
                 if self.server.config.auto_pong {

@@ -29,8 +29,10 @@ pub enum Event {
     /// A plain HTTP request for the application to answer; targets the server.
     Request(Arc<http::Exchange>),
     Text(Bytes),
-    /// A text message for an application that wants it as bytes.
+    /// A text message for an application that wants Node Buffers.
     TextBytes(Bytes),
+    /// A binary message for an application that wants Node Buffers.
+    BinaryBytes(Bytes),
     Binary(Bytes),
     Ping(Bytes),
     Pong(Bytes),
@@ -65,7 +67,7 @@ impl Event {
     /// Bytes this event holds while it waits for its consumer (what backpressure counts).
     pub fn weight(&self) -> usize {
         match self {
-            Event::Text(b) | Event::TextBytes(b) | Event::Binary(b) | Event::Ping(b) | Event::Pong(b) => b.len(),
+            Event::Text(b) | Event::TextBytes(b) | Event::BinaryBytes(b) | Event::Binary(b) | Event::Ping(b) | Event::Pong(b) => b.len(),
             _ => 0,
         }
     }
