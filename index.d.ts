@@ -34,6 +34,10 @@ export interface ServerOptions {
   handshakeTimeout?: number;
   /** Milliseconds the peer has to answer a close frame (default 5000). */
   closeTimeout?: number;
+  /** Largest plain HTTP request body accepted, in bytes (default 1 MiB; 413 above). */
+  maxBodySize?: number;
+  /** A connection with more than this many bytes queued is skipped by broadcast() (default 1 MiB). */
+  broadcastLimit?: number;
   cert?: string | Buffer;
   key?: string | Buffer;
   ca?: string | Buffer;
@@ -84,6 +88,8 @@ export interface Connection {
   ping(data?: string | ArrayBuffer | ArrayBufferView): void;
   block(): void;
   resume(): void;
+  /** Hands the connection to a thread waiting in Thread.accept(name). */
+  post(name: string, options?: { queue?: boolean }): boolean;
   on(event: 'message', fn: (this: Connection, msg: string | ArrayBuffer) => void): this;
   on(event: 'close', fn: (this: Connection, code: number, reason: string | null) => void): this;
   on(event: 'error' | 'drain', fn: (this: Connection) => void): this;
@@ -103,6 +109,12 @@ export interface Server {
   /** Only inside an `accept` handler: refuse the upgrade (HTTP 403 unless a status is given). */
   reject(status?: number): void;
   close(): void;
+  /** Sends to every open connection; the frame is built once. */
+  broadcast(data: string | ArrayBuffer | ArrayBufferView): { sent: number; skipped: number };
+  /** During lowError 1: go on in plain text with this client. */
+  disableSSL(): void;
+  /** During lowError 1: close this client. */
+  rejectSSL(): void;
   on(event: 'accept', fn: (this: Server, ws: Connection) => void | Promise<unknown>): this;
   on(event: 'connect', fn: (this: Connection, ws: Connection) => void): this;
   on(event: 'close', fn: (this: Server) => void): this;
@@ -124,7 +136,14 @@ export interface ServerConstructor {
   new (port: number, options?: ServerOptions): Server;
 }
 
+export interface ThreadApi {
+  post(name: string, ws: Connection, options?: { queue?: boolean }): boolean;
+  accept(name: string, cb: (this: Connection, name: string, ws: Connection) => void, options?: { persistent?: boolean }): void;
+  cancel(name: string): void;
+}
+
 export declare const WebSocket: {
   Server: ServerConstructor;
   readyStates: ReadyStates;
+  Thread: ThreadApi;
 };

@@ -33,6 +33,7 @@ function parseServerArgs(args) {
     ['perMessageDeflateAllow', 'boolean'], ['maxPayload', 'number'],
     ['maxReceivedFrameSize', 'number'], ['maxReceivedMessageSize', 'number'], ['noDelay', 'boolean'],
     ['threads', 'integer'], ['handshakeTimeout', 'integer'], ['closeTimeout', 'integer'], ['maxBodySize', 'integer'],
+    ['broadcastLimit', 'integer'],
     ['cert', 'pem'], ['key', 'pem'], ['ca', 'pem'], ['passphrase', 'string'], ['host', 'string'], ['hosts', 'array'],
   ]) typeCheck(options, name, type);
   let address = options.address ?? '::';
@@ -54,6 +55,7 @@ function parseServerArgs(args) {
       tls: tlsOptions(options),
     },
     onconnect,
+    broadcastLimit: options.broadcastLimit ?? 1024 * 1024,
   };
 }
 
@@ -259,8 +261,9 @@ defineEventProperties(Connection.prototype, ['message', 'close', 'error', 'drain
 /** `WebSocket.Server`: `new` is optional, as in sack. */
 class ServerImpl {
   constructor(...args) {
-    const { native: options, onconnect } = parseServerArgs(args);
+    const { native: options, onconnect, broadcastLimit } = parseServerArgs(args);
     this._native = new native.NativeServer(options);
+    this._broadcastLimit = broadcastLimit;
     this._handlers = {};
     this._pending = null;
     this._fallback = undefined;
@@ -305,6 +308,15 @@ class ServerImpl {
   rejectSSL() {
     if (!this._fallback) throw new Error('rejectSSL() is only valid during a lowError event for a non-TLS client');
     this._fallback.decide(false);
+  }
+
+  /**
+   * Sends `data` to every open connection: the frame is built once natively and shared by every write queue.
+   * A connection with more than `broadcastLimit` bytes queued (default 1 MiB) is skipped. Returns { sent, skipped }.
+   */
+  broadcast(data) {
+    if (typeof data !== 'string' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) data = String(data);
+    return this._native.broadcast(data, this._broadcastLimit);
   }
 
   close() {

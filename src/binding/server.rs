@@ -3,6 +3,9 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::net::bridge::Bridge;
+use crate::net::broadcast::broadcast;
+use crate::protocol::frame::{OP_BINARY, OP_TEXT};
+use super::values::{self, Payload};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -169,6 +172,12 @@ impl NativeBridge {
     }
 }
 
+#[napi(object)]
+pub struct BroadcastResult {
+    pub sent: u32,
+    pub skipped: u32,
+}
+
 #[napi]
 pub struct NativeServer {
     server: Arc<Server>,
@@ -301,6 +310,21 @@ impl NativeServer {
     #[napi(getter)]
     pub fn secure(&self) -> bool {
         self.server.config.tls.is_some()
+    }
+
+    /// Sends `data` (a string as text, bytes as binary) to every open connection, building the frame once.
+    /// Connections with more than `limit` bytes queued are skipped.
+    #[napi]
+    pub fn broadcast(&self, env: Env, data: Unknown<'_>, limit: Option<f64>) -> Result<BroadcastResult> {
+        let binary = unsafe { !matches!(values::payload(env.raw(), data.raw())?, Some(Payload::Text(_))) };
+        let bytes = unsafe { values::owned_bytes(env.raw(), data.raw())? }
+            .ok_or_else(|| Error::new(Status::InvalidArg, "broadcast() takes a string, an ArrayBuffer, a typed array, a Buffer or a DataView"))?;
+        let opcode = if binary { OP_BINARY } else { OP_TEXT };
+        let delivery = broadcast(&self.server, opcode, &bytes, limit.map_or(1024 * 1024, |l| l as usize));
+        for conn in &delivery.queued {
+            pump::flush_soon(conn);
+        }
+        Ok(BroadcastResult { sent: delivery.sent, skipped: delivery.skipped })
     }
 
     /// Stops listening, leaving open connections alone.

@@ -241,6 +241,11 @@ impl Conn {
         })
     }
 
+    /// Queues a complete frame shared with other connections (a broadcast); false unless the connection is open.
+    pub fn queue_shared(&self, frame: Bytes) -> bool {
+        self.state() == OPEN && self.outbox.push_shared(frame)
+    }
+
     /// Whether a message of `len` bytes goes out compressed (then it is sent with `queue_compressed`).
     pub fn compresses(&self, len: usize) -> bool {
         self.compression.as_ref().is_some_and(|c| c.enabled && len >= c.threshold)

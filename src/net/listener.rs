@@ -245,6 +245,11 @@ impl Server {
         notified.await;
     }
 
+    /// The connections this server accepted that are still alive (any state).
+    pub fn connections(&self) -> Vec<Arc<Conn>> {
+        self.conns.lock().unwrap().values().filter_map(Weak::upgrade).collect()
+    }
+
     pub fn track(&self, conn: &Arc<Conn>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.conns.lock().unwrap().insert(id, Arc::downgrade(conn));

@@ -3,6 +3,7 @@
 
 pub mod backlog;
 pub mod bridge;
+pub mod broadcast;
 pub mod connection;
 pub mod http;
 pub mod listener;

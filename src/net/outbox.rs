@@ -1,18 +1,28 @@
 //! A connection's write queue. Frames from any thread are encoded into one buffer, and a flush writes the whole
-//! buffer with one syscall: many frames, one write. Only when the socket is full does a task take over, waiting
-//! for it to become writable.
+//! queue with one syscall: many frames, one write. A frame shared by many connections (a broadcast) is queued
+//! by reference, not copied; the write then gathers it with the rest. Only when the socket is full does a task
+//! take over, waiting for it to become writable.
 
-use std::io;
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::sync::Mutex;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+
 use super::socket::Socket;
+
+/// Most pieces one write gathers.
+const MAX_SLICES: usize = 64;
 
 /// Above this, an emptied buffer is given back rather than kept for the next frames.
 const KEEP_CAPACITY: usize = 4 * 1024;
 
 #[derive(Default)]
 struct Queue {
+    /// Shared frames and frozen earlier parts, in order; they all go before `buf`.
+    chunks: VecDeque<Bytes>,
+    chunked: usize,
+    /// Frames encoded here, after the chunks.
     buf: BytesMut,
     /// A close frame is queued: nothing more may follow it.
     closing: bool,
@@ -49,6 +59,22 @@ impl Outbox {
         true
     }
 
+    /// Queues a complete frame that other connections share; false if the queue no longer takes frames.
+    pub fn push_shared(&self, frame: Bytes) -> bool {
+        let mut q = self.queue.lock().unwrap();
+        if q.closing || q.failed {
+            return false;
+        }
+        if !q.buf.is_empty() {
+            let earlier = q.buf.split().freeze();
+            q.chunked += earlier.len();
+            q.chunks.push_back(earlier);
+        }
+        q.chunked += frame.len();
+        q.chunks.push_back(frame);
+        true
+    }
+
     /// Queues the close frame: the last frame this connection sends. False if one was queued already.
     pub fn push_close(&self, encode: impl FnOnce(&mut BytesMut)) -> bool {
         let mut q = self.queue.lock().unwrap();
@@ -69,7 +95,8 @@ impl Outbox {
     }
 
     pub fn buffered(&self) -> usize {
-        self.queue.lock().unwrap().buf.len()
+        let q = self.queue.lock().unwrap();
+        q.chunked + q.buf.len()
     }
 
     pub fn is_closing(&self) -> bool {
@@ -122,18 +149,29 @@ impl Outbox {
 /// Writes from the front of the queue; Ok(true) once it is all out, Ok(false) when the socket is full.
 fn write_some(q: &mut Queue, socket: &Socket) -> io::Result<bool> {
     loop {
-        match socket.send(&q.buf) {
+        let sent = if q.chunks.is_empty() {
+            socket.send(&q.buf)
+        } else {
+            let mut slices: Vec<IoSlice> = q.chunks.iter().take(MAX_SLICES).map(|c| IoSlice::new(c)).collect();
+            if slices.len() < MAX_SLICES && !q.buf.is_empty() {
+                slices.push(IoSlice::new(&q.buf));
+            }
+            socket.send_vectored(&slices)
+        };
+        match sent {
             Ok((taken, blocked)) => {
-                q.buf.advance(taken);
+                consume(q, taken);
                 if blocked {
                     return Ok(false);
                 }
-                if q.buf.is_empty() {
+                if q.chunks.is_empty() && q.buf.is_empty() {
                     break;
                 }
             }
             Err(e) => {
                 q.failed = true;
+                q.chunks.clear();
+                q.chunked = 0;
                 q.buf = BytesMut::new();
                 return Err(e);
             }
@@ -143,4 +181,21 @@ fn write_some(q: &mut Queue, socket: &Socket) -> io::Result<bool> {
         q.buf = BytesMut::new();
     }
     Ok(true)
+}
+
+/// Drops `n` written bytes from the front: whole chunks, then part of one, then of `buf`.
+fn consume(q: &mut Queue, mut n: usize) {
+    while n > 0 {
+        let Some(front) = q.chunks.front_mut() else {
+            q.buf.advance(n);
+            return;
+        };
+        let take = n.min(front.len());
+        front.advance(take);
+        q.chunked -= take;
+        n -= take;
+        if front.is_empty() {
+            q.chunks.pop_front();
+        }
+    }
 }

@@ -287,6 +287,22 @@ impl Socket {
         Ok((data.len(), flush_ciphertext(&mut tls, self.tcp())?))
     }
 
+    /// `send` for several pieces at once: one gathered write on plain TCP.
+    pub fn send_vectored(&self, pieces: &[io::IoSlice]) -> io::Result<(usize, bool)> {
+        let tcp = match (&self.io, &self.tls) {
+            (Io::Tcp(tcp), None) => tcp,
+            // TLS and relays take one buffer: join the pieces.
+            _ => return self.send(&pieces.iter().flat_map(|p| p.iter().copied()).collect::<Vec<u8>>()),
+        };
+        // A partial write is not a full socket: the caller tries again at once and meets WouldBlock if it is.
+        match tcp.try_write_vectored(pieces) {
+            Ok(0) => Ok((0, true)),
+            Ok(n) => Ok((n, false)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((0, true)),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn writable(&self) -> io::Result<()> {
         match &self.io {
             Io::Tcp(tcp) => tcp.writable().await,
