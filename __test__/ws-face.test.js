@@ -49,6 +49,10 @@ both('echo keeps text and binary apart; req carries url, headers and the socket 
   ws.send('héllo');
   ws.send(Buffer.from([0, 1, 2]));
   const [info, text, binary] = await got;
+  const empties = messages(ws, 2);
+  ws.send('');
+  ws.send(Buffer.alloc(0));
+  t.deepEqual((await empties).map((m) => [m.data.length, m.isBinary]), [[0, false], [0, true]]);
   t.deepEqual(JSON.parse(info.data), { url: '/a?b=c', host: `127.0.0.1:${wss.address().port}`, addr: '127.0.0.1', protocol: '', state: 1 });
   t.is(String(text.data), 'héllo');
   t.false(text.isBinary);

@@ -36,6 +36,8 @@ let shared;
 function nodeBuffer(payload) {
   if (typeof payload !== 'number') return Buffer.from(payload);
   const length = payload % 65536;
+  // A batch of only empty messages has no shared buffer.
+  if (length === 0) return Buffer.alloc(0);
   return Buffer.from(shared, (payload - length) / 65536, length);
 }
 
