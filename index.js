@@ -3,6 +3,7 @@
 
 const { native, register, unregister, KIND } = require('./lib/pump.js');
 const { handleRequest, splitTarget, headersObject, socketInfo } = require('./lib/http.js');
+const { isValidStatusCode } = require('./lib/codes.js');
 
 const readyStates = Object.freeze({ INITIALIZING: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, LISTENING: 4 });
 const SERVER_EVENTS = ['accept', 'connect', 'request', 'error', 'lowError', 'close'];
@@ -186,6 +187,7 @@ class Connection {
 
   close(code, reason) {
     this._usable();
+    if (code !== undefined && (typeof code !== 'number' || !isValidStatusCode(code))) throw new RangeError(`invalid close code ${code}`);
     if (reason !== undefined && Buffer.byteLength(String(reason)) > 123) {
       throw new RangeError('The close reason must not be greater than 123 bytes');
     }

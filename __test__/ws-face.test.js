@@ -107,6 +107,11 @@ both('close codes and reasons both ways; invalid codes and long reasons throw', 
   const [code, reason] = await once(ws, 'close');
   t.deepEqual([code, String(reason)], [4001, 'client done']);
   t.deepEqual(await serverClose, [4001, 'client done', true]);
+  wss.removeAllListeners('connection');
+  wss.on('connection', (server) => server.close()); // no code: an empty close frame, 1005 at the client
+  const bare = new WebSocket(url(wss));
+  const [bareCode] = await once(bare, 'close');
+  t.is(bareCode, 1005);
 });
 
 both('ping and pong events; server pings are answered by the client', async (t, Impl) => {

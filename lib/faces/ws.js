@@ -7,6 +7,7 @@ const http = require('http');
 const { createHash } = require('crypto');
 const { Duplex } = require('stream');
 const { native, register, unregister } = require('../pump.js');
+const { isValidStatusCode } = require('../codes.js');
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
@@ -17,8 +18,6 @@ const SERVER_CLOSING = 1;
 const SERVER_CLOSED = 2;
 const kSocketTaken = Symbol('ferrows-socket-taken');
 
-const isValidStatusCode = (code) =>
-  (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
 
 function toBuffer(data) {
   if (Buffer.isBuffer(data)) return data;

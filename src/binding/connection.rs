@@ -260,10 +260,12 @@ impl NativeConnection {
     #[napi]
     pub fn close(&self, code: Option<u32>, reason: Option<String>) -> Result<()> {
         let code = code.unwrap_or(close::NORMAL as u32);
-        if !u16::try_from(code).is_ok_and(close::is_valid_code) {
+        let reason = reason.unwrap_or_default();
+        // 1005 ("no status") stands for a close frame without a payload, as ws's close() sends.
+        let no_status = code == close::NO_STATUS as u32 && reason.is_empty();
+        if !no_status && !u16::try_from(code).is_ok_and(close::is_valid_code) {
             return Err(Error::new(Status::InvalidArg, format!("invalid close code {code}")));
         }
-        let reason = reason.unwrap_or_default();
         if reason.len() > 123 {
             return Err(Error::new(Status::InvalidArg, "The message must not be greater than 123 bytes"));
         }
