@@ -1,7 +1,8 @@
 'use strict';
 // Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
 // With two or more cores the server process is pinned to core 0 and the load generator to core 1.
-// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,workers]
+// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,broadcast,workers]
+// Broadcast counts deliveries (messages received by a client) per second.
 const { spawn, execFileSync } = require('child_process');
 const path = require('path');
 const os = require('os');
@@ -31,6 +32,10 @@ const SCENARIOS = [
   { id: 'wss16k', name: '16 KiB binary over TLS, 16 conns x 4', conns: 16, size: 16384, inflight: 4, binary: true, tls: true },
   { id: 'wsface', name: '32 B text, 64 x 8, ws face', conns: 64, size: 32, inflight: 8, servers: WS_FACE },
   { id: 'wsface16k', name: '16 KiB binary, 16 x 4, ws face', conns: 16, size: 16384, inflight: 4, binary: true, servers: WS_FACE },
+  {
+    id: 'broadcast', name: 'broadcast 32 B text to 1000 conns', conns: 1000, size: 32, inflight: 16, broadcast: true,
+    servers: [{ name: 'ferrows', script: 'bench/ferrows-broadcast.js' }, { name: 'ws', script: 'bench/ws-broadcast.js' }],
+  },
   // Both cores for the servers here (unpinned): one listener posting to worker_threads vs ws under cluster.
   {
     id: 'workers', name: '32 B text, 64 x 8, worker threads', conns: 64, size: 32, inflight: 8, unpinned: true,
@@ -103,6 +108,7 @@ function runLoad(loadgen, port, s) {
   if (s.binary) args.push('--binary');
   if (s.deflate) args.push('--deflate', '--json');
   if (s.tls) args.push('--ca', certificate().TLS_CERT);
+  if (s.broadcast) args.push('--broadcast');
   const [cmd, cmdArgs] = s.unpinned ? [loadgen, args] : onCore(1, loadgen, args);
   return JSON.parse(execFileSync(cmd, cmdArgs, { encoding: 'utf8', timeout: (seconds + 30) * 1000 }));
 }

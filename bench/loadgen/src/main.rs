@@ -3,6 +3,8 @@
 //! missing echo counts as an error), and each round trip is timed. Writes are batched per connection, so the
 //! generator stays far ahead of the server it measures. Prints one JSON line.
 
+mod broadcast;
+
 use std::time::{Duration, Instant};
 
 use rustls_pki_types::pem::PemObject;
@@ -32,6 +34,8 @@ struct Args {
     json: bool,
     /// wss://: TLS trusting the certificate in this PEM file.
     ca: Option<String>,
+    /// Broadcast mode (see broadcast.rs).
+    broadcast: bool,
 }
 
 fn parse_args() -> Args {
@@ -48,6 +52,7 @@ fn parse_args() -> Args {
         deflate: false,
         json: false,
         ca: None,
+        broadcast: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -68,10 +73,11 @@ fn parse_args() -> Args {
             "--inflight" => a.inflight = value.parse().expect("inflight"),
             "--seconds" => a.seconds = value.parse().expect("seconds"),
             "--warmup" => a.warmup = value.parse().expect("warmup"),
-            "--binary" | "--deflate" | "--json" => {
+            "--binary" | "--deflate" | "--json" | "--broadcast" => {
                 match argv[i].as_str() {
                     "--binary" => a.binary = true,
                     "--deflate" => a.deflate = true,
+                    "--broadcast" => a.broadcast = true,
                     _ => a.json = true,
                 }
                 i += 1;
@@ -346,6 +352,9 @@ fn main() {
     let args = std::sync::Arc::new(parse_args());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let results = rt.block_on(async {
+        if args.broadcast {
+            return broadcast::run(args.clone()).await;
+        }
         let start = Instant::now();
         let tasks: Vec<_> = (0..args.conns as u64).map(|id| tokio::spawn(client(args.clone(), id, start))).collect();
         let mut all = Stats::default();
