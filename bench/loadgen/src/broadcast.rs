@@ -73,14 +73,7 @@ pub async fn run(args: Arc<Args>) -> Stats {
         }
         seq += 1;
     }
-    let mut all = Stats::default();
-    for r in readers {
-        let s = r.await.unwrap_or_default();
-        all.messages += s.messages;
-        all.errors += s.errors;
-        all.latencies_us.extend(s.latencies_us);
-    }
-    all
+    Stats::collect(readers).await
 }
 
 async fn receive<R: tokio::io::AsyncRead + Unpin>(

@@ -175,6 +175,20 @@ struct Stats {
     latencies_us: Vec<u32>,
 }
 
+impl Stats {
+    /// Adds up what the clients' tasks counted.
+    async fn collect(tasks: Vec<tokio::task::JoinHandle<Stats>>) -> Stats {
+        let mut all = Stats::default();
+        for task in tasks {
+            let s = task.await.unwrap_or_default();
+            all.messages += s.messages;
+            all.errors += s.errors;
+            all.latencies_us.extend(s.latencies_us);
+        }
+        all
+    }
+}
+
 /// permessage-deflate state of one client: its own compressor, and an inflater for the server's messages.
 struct Deflate {
     compress: flate2::Compress,
@@ -357,14 +371,7 @@ fn main() {
         }
         let start = Instant::now();
         let tasks: Vec<_> = (0..args.conns as u64).map(|id| tokio::spawn(client(args.clone(), id, start))).collect();
-        let mut all = Stats::default();
-        for t in tasks {
-            let s = t.await.unwrap_or_default();
-            all.messages += s.messages;
-            all.errors += s.errors;
-            all.latencies_us.extend(s.latencies_us);
-        }
-        all
+        Stats::collect(tasks).await
     });
     let mut lat = results.latencies_us;
     lat.sort_unstable();
