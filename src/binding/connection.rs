@@ -70,13 +70,13 @@ impl NativeConnection {
     }
 
     /// The slot this connection's events carry.
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn slot(&self) -> u32 {
         self.conn.slot()
     }
 
     /// The opening request.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn handshake(&self) -> HandshakeInfo {
         let h = self.conn.handshake();
         let request = h.request();
@@ -97,7 +97,7 @@ impl NativeConnection {
 
     /// Passes on an event that was already in this thread's current batch when the connection was posted:
     /// `kind` and `payload` as `dispatch` received them.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn forward(&self, env: Env, kind: u32, payload: Unknown<'_>) -> Result<()> {
         let bytes = || -> Result<bytes::Bytes> { Ok(unsafe { values::owned_bytes(env.raw(), payload.raw())? }.unwrap_or_default()) };
         let event = match kind {
@@ -122,54 +122,54 @@ impl NativeConnection {
 
     /// Hands the connection to a thread that called `acceptPosts(name)`; with `queue`, waits for one. False
     /// when no thread takes it (it then stays here).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn post(&self, name: String, queue: Option<bool>) -> Result<bool> {
         super::threads::post(&self.conn, &name, queue.unwrap_or(false))
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn remote(&self) -> SocketAddress {
         socket_address(self.conn.peer)
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn local(&self) -> SocketAddress {
         socket_address(self.conn.local)
     }
 
     /// Completes the upgrade (101, with `headers`: more `Name: value` lines); false if it was decided already.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn accept(&self, protocol: Option<String>, headers: Option<Vec<String>>) -> bool {
         self.conn.accept(protocol.as_deref(), &headers.unwrap_or_default())
     }
 
     /// Sends a pong with an optional payload (up to 125 bytes).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn pong(&self, env: Env, data: Option<Unknown<'_>>) -> Result<bool> {
         self.control(env, OP_PONG, data)
     }
 
     /// Drops the connection without a closing handshake; it closes with 1006.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn terminate(&self) {
         self.conn.terminate();
     }
 
     /// Stops (true) or restarts (false) reading messages.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_paused(&self, paused: bool) {
         self.conn.set_paused(paused);
     }
 
     /// Messages arrive as bytes for Node Buffers (kinds TEXT_BYTES and BINARY_BYTES), text included.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_node_buffers(&self, on: bool) {
         self.conn.set_node_buffers(on);
     }
 
     /// Refuses the upgrade with an HTTP status, body and headers (names and values alternating); false if it was
     /// decided already.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn reject(&self, status: Option<u32>, body: Option<String>, headers: Option<Vec<String>>) -> bool {
         let status = status.filter(|s| (400..600).contains(s)).unwrap_or(403) as u16;
         let body = body.unwrap_or_else(|| crate::protocol::handshake::status_text(status).to_string());
@@ -184,14 +184,14 @@ impl NativeConnection {
 
     /// Sends a string as text, or the exact bytes of an ArrayBuffer, typed array, Buffer or DataView as binary.
     /// Returns false when the connection is closing or closed (the data is dropped).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send(&self, env: Env, data: Unknown<'_>) -> Result<bool> {
         self.queue_message(env, data, None)
     }
 
     /// Like `send`, with the frame type given: `binary` false sends bytes as a text frame (ws's
     /// `{ binary: false }`), true sends a string's UTF-8 as a binary frame.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send_as(&self, env: Env, data: Unknown<'_>, binary: bool) -> Result<bool> {
         self.queue_message(env, data, Some(if binary { OP_BINARY } else { OP_TEXT }))
     }
@@ -236,7 +236,7 @@ impl NativeConnection {
     }
 
     /// Sends a ping with an optional payload (up to 125 bytes).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn ping(&self, env: Env, data: Option<Unknown<'_>>) -> Result<bool> {
         self.control(env, OP_PING, data)
     }
@@ -257,7 +257,7 @@ impl NativeConnection {
     }
 
     /// Starts the closing handshake (code 1000 by default; a pending upgrade is refused instead).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self, code: Option<u32>, reason: Option<String>) -> Result<()> {
         let code = code.unwrap_or(close::NORMAL as u32);
         let reason = reason.unwrap_or_default();
@@ -273,22 +273,22 @@ impl NativeConnection {
         Ok(())
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn buffered_amount(&self) -> u32 {
         self.conn.outbox.buffered().min(u32::MAX as usize) as u32
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn ready_state(&self) -> u32 {
         self.conn.state() as u32
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_no_delay(&self, on: bool) -> Result<()> {
         self.conn.set_no_delay(on).map_err(|e| Error::from_reason(e.to_string()))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_aggregate(&self, on: bool) {
         self.conn.set_aggregate(on);
     }

@@ -51,7 +51,7 @@ impl NativeHttpExchange {
     }
 
     /// The request; available once.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn request(&self) -> Option<HttpRequestInfo> {
         self.exchange.take_request().map(|(req, body)| HttpRequestInfo {
             method: req.method,
@@ -64,23 +64,23 @@ impl NativeHttpExchange {
         })
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn remote(&self) -> SocketAddress {
         socket_address(self.exchange.peer)
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn local(&self) -> SocketAddress {
         socket_address(self.exchange.local)
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn head_sent(&self) -> bool {
         self.exchange.head_sent()
     }
 
     /// Sends the status line and headers (`headers` alternates names and values). A second call throws.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write_head(&self, status: u32, reason: Option<String>, headers: Vec<String>, content_length: Option<f64>) -> Result<()> {
         let status = u16::try_from(status).ok().filter(|s| (100..1000).contains(s)).ok_or_else(|| Error::new(Status::InvalidArg, format!("Invalid status code: {status}")))?;
         let pairs: Vec<(String, String)> = headers.chunks(2).filter(|p| p.len() == 2).map(|p| (p[0].clone(), p[1].clone())).collect();
@@ -88,20 +88,20 @@ impl NativeHttpExchange {
     }
 
     /// Sends part of the body.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn write(&self, env: Env, data: Unknown<'_>) -> Result<()> {
         let bytes = chunk_bytes(&env, Some(data))?;
         self.exchange.write(&bytes).map_err(answer_error)
     }
 
     /// Ends the answer.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn end(&self) -> Result<()> {
         self.exchange.end().map_err(answer_error)
     }
 
     /// The byte length a chunk will have on the wire (so the face can announce a Content-Length).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn byte_length(&self, env: Env, data: Unknown<'_>) -> Result<u32> {
         Ok(chunk_bytes(&env, Some(data))?.len() as u32)
     }

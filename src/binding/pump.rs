@@ -183,7 +183,7 @@ pub fn flush_soon(conn: &Arc<Conn>) {
 }
 
 /// Starts this thread's pump; `dispatch(events)` receives every batch.
-#[napi]
+#[napi(catch_unwind)]
 pub fn start_pump(env: Env, dispatch: Function<'_>) -> Result<()> {
     if PUMP.with(|p| p.borrow().is_some()) {
         return Err(Error::from_reason("ferrows: the event pump of this thread is already started"));
@@ -247,7 +247,16 @@ unsafe extern "C" fn drain(env: sys::napi_env, dispatch: sys::napi_value, contex
     if env.is_null() || context.is_null() {
         return;
     }
-    let pump = &*(context as *const Pump);
+    // A panic must not unwind into Node: it becomes a JavaScript exception instead.
+    let drained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drain_events(env, dispatch, &*(context as *const Pump))));
+    if drained.is_err() {
+        IN_DISPATCH.set(false);
+        let message = std::ffi::CString::new("ferrows: internal error while delivering events").unwrap_or_default();
+        sys::napi_throw_error(env, ptr::null(), message.as_ptr());
+    }
+}
+
+unsafe fn drain_events(env: sys::napi_env, dispatch: sys::napi_value, pump: &Pump) {
     pump.scheduled.store(false, Ordering::SeqCst);
     IN_DISPATCH.set(true);
     let mut consumed = 0;
@@ -439,7 +448,7 @@ impl TlsFallback {
     }
 
     /// true: go on in plain text; false: close. Only the first call counts.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn decide(&mut self, plain: bool) -> bool {
         self.decide.take().is_some_and(|d| d.send(plain).is_ok())
     }

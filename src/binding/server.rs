@@ -142,31 +142,31 @@ pub struct NativeBridge {
 
 #[napi]
 impl NativeBridge {
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn slot(&self) -> u32 {
         self.slot
     }
 
     /// What the socket read; false when the socket should pause until a resume event.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn feed(&self, data: Buffer) -> bool {
         self.bridge.feed(bytes::Bytes::copy_from_slice(&data))
     }
 
     /// The socket ended.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn end(&self) {
         self.bridge.end_input();
     }
 
     /// The socket's write buffer is full (true) or drained (false).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_blocked(&self, blocked: bool) {
         self.bridge.set_blocked(blocked);
     }
 
     /// The socket closed: one last (close) event follows, after which the slot is free.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn release(&self) {
         self.bridge.release();
     }
@@ -214,7 +214,7 @@ impl NativeServerOptions {
 #[napi]
 impl NativeServer {
     /// A server listening on `address`:`port`.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(env: Env, options: NativeServerOptions) -> Result<Self> {
         let pump = pump::current()?;
         let port = u16::try_from(options.port).map_err(|_| Error::new(Status::InvalidArg, "port must be 0 to 65535"))?;
@@ -228,7 +228,7 @@ impl NativeServer {
     }
 
     /// A server without a listener, fed sockets that Node's HTTP server accepted (`adopt`).
-    #[napi(factory)]
+    #[napi(factory, catch_unwind)]
     pub fn detached(env: Env, options: NativeServerOptions) -> Result<Self> {
         let pump = pump::current()?;
         let sink = Sink { consumer: pump.clone(), slot: pump.new_slot() };
@@ -241,7 +241,7 @@ impl NativeServer {
     /// close its own descriptor afterwards), the request is given as Node parsed it, and `buffered` holds what
     /// the client sent after it; `tag` comes back in the connection's handshake to match the two. The upgrade
     /// then goes on natively, as for sockets this server accepted.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn adopt(&self, fd: i32, tag: u32, method: String, url: String, raw_headers: Vec<String>, buffered: Buffer) -> Result<()> {
         let (request, head) = request_from_node(method, url, raw_headers);
         // SAFETY: dup makes a descriptor this process owns from here on; it is checked before use.
@@ -258,7 +258,7 @@ impl NativeServer {
     /// Runs an upgrade whose socket stays in Node (TLS, unix or any stream): bytes are relayed through the
     /// returned bridge. Same arguments as `adopt`, plus the socket's addresses.
     #[allow(clippy::too_many_arguments)]
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn bridge(
         &self,
         env: Env,
@@ -285,36 +285,36 @@ impl NativeServer {
         Ok(NativeBridge { bridge, slot })
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn slot(&self) -> u32 {
         self.server.sink.slot
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn address(&self) -> SocketAddress {
         socket_address(self.server.local)
     }
 
     /// Whether plain HTTP requests go to the application (true) or get 426 Upgrade Required (false).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_wants_requests(&self, on: bool) {
         self.server.set_wants_requests(on);
     }
 
     /// Whether `error`/`lowError` events are wanted (only then are they produced).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn set_wants_errors(&self, on: bool) {
         self.server.set_wants_errors(on);
     }
 
-    #[napi(getter)]
+    #[napi(getter, catch_unwind)]
     pub fn secure(&self) -> bool {
         self.server.config.tls.is_some()
     }
 
     /// Sends `data` (a string as text, bytes as binary) to every open connection, building the frame once.
     /// Connections with more than `limit` bytes queued are skipped.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn broadcast(&self, env: Env, data: Unknown<'_>, limit: Option<f64>) -> Result<BroadcastResult> {
         let binary = unsafe { !matches!(values::payload(env.raw(), data.raw())?, Some(Payload::Text(_))) };
         let bytes = unsafe { values::owned_bytes(env.raw(), data.raw())? }
@@ -328,13 +328,13 @@ impl NativeServer {
     }
 
     /// Stops listening, leaving open connections alone.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stop_listening(&self) {
         self.server.stop_listening();
     }
 
     /// Stops listening and closes every connection with 1001; the server's close event follows.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self) {
         self.server.close();
     }

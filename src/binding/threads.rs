@@ -91,7 +91,7 @@ pub fn post(conn: &Arc<Conn>, name: &str, queue: bool) -> Result<bool> {
 
 /// Registers this thread to receive connections posted to `name`; returns the registration's slot, which the
 /// JavaScript side routes `posted` events of.
-#[napi]
+#[napi(catch_unwind)]
 pub fn accept_posts(env: Env, name: String, persistent: bool) -> Result<u32> {
     let pump = pump::current()?;
     let slot = pump.new_slot();
@@ -111,7 +111,7 @@ pub fn accept_posts(env: Env, name: String, persistent: bool) -> Result<u32> {
 }
 
 /// Withdraws this thread's registrations for `name`; returns their slots (the JavaScript side drops them).
-#[napi]
+#[napi(catch_unwind)]
 pub fn cancel_posts(env: Env, name: String) -> Result<Vec<u32>> {
     let pump = pump::current()?;
     let mut registry = REGISTRY.lock().unwrap();

@@ -28,3 +28,69 @@ impl ProtocolError {
         CONTROL_FRAME_ERRORS.contains(&self.reason)
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    //! Random input through every parser that reads what clients send: each must answer (a message, "need more",
+    //! or an error) and never panic.
+    use bytes::BytesMut;
+
+    use super::deflate::{negotiate, parse_extensions, DeflateConfig, Inflater, Negotiated};
+    use super::handshake::{parse_request, validate_upgrade};
+    use super::http::{body_kind, ChunkedDecoder};
+    use super::receiver::Receiver;
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn bytes(&mut self, max: usize, alphabet: &[u8]) -> Vec<u8> {
+            let len = (self.next() as usize) % max;
+            (0..len)
+                .map(|_| if alphabet.is_empty() { self.next() as u8 } else { alphabet[(self.next() as usize) % alphabet.len()] })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn random_frames_never_panic() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let n = Negotiated { server_no_context_takeover: false, client_no_context_takeover: false, server_max_window_bits: 15, client_max_window_bits: 9 };
+        for round in 0..20_000 {
+            let mut rx = if round % 2 == 0 { Receiver::new(4096) } else { Receiver::new(4096).with_deflate(&n) };
+            let mut buf = BytesMut::from(&rng.bytes(300, &[])[..]);
+            // Bias towards plausible headers: masked, small lengths.
+            if buf.len() > 2 && round % 3 == 0 {
+                buf[1] |= 0x80;
+                buf[1] &= 0xBF;
+            }
+            while let Ok(Some(_)) = rx.read(&mut buf) {}
+        }
+    }
+
+    #[test]
+    fn random_http_and_extension_headers_never_panic() {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let alphabet = b"GET /?=&:; ,\"\r\nHTTP/1.1abcUpgrade:websocketConnection:keep-alive,upgrade0123456789-Key-Version13";
+        let config = DeflateConfig { compress: true, client_max_window_bits: Some(10), threshold: 0, level: 1, ..Default::default() };
+        for _ in 0..20_000 {
+            let text = rng.bytes(200, alphabet);
+            if let Ok(Some((req, _))) = parse_request(&text, 16384) {
+                let _ = validate_upgrade(&req, 426);
+                let _ = body_kind(&req, 1024);
+            }
+            let header = String::from_utf8_lossy(&text).into_owned();
+            let _ = parse_extensions(&header);
+            let _ = negotiate(&[&header], &config);
+            let mut input = BytesMut::from(&text[..]);
+            let _ = ChunkedDecoder::default().decode(&mut input, &mut BytesMut::new(), 1024);
+            let n = Negotiated { server_no_context_takeover: true, client_no_context_takeover: true, server_max_window_bits: 15, client_max_window_bits: 15 };
+            let _ = Inflater::new(&n).inflate(&text, true, 4096, &mut BytesMut::new());
+        }
+    }
+}
