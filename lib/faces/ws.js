@@ -6,8 +6,9 @@ const EventEmitter = require('events');
 const http = require('http');
 const { createHash } = require('crypto');
 const { Duplex } = require('stream');
-const { native, register, unregister } = require('../pump.js');
+const { native, register } = require('../pump.js');
 const { isValidStatusCode } = require('../codes.js');
+const { takeOver } = require('../takeover.js');
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
@@ -360,51 +361,15 @@ class WebSocketServer extends EventEmitter {
       else abortHandshake(socket, ...problem);
       return;
     }
-    const handle = socket._handle;
-    const fd = handle && typeof handle.fd === 'number' && handle.fd >= 0 && !socket.encrypted && handle.constructor.name === 'TCP' ? handle.fd : -1;
-    if (fd >= 0) handle.readStop(); // from here on the native side reads this socket
-    const buffered = [head];
-    let chunk;
-    while ((chunk = socket.read()) !== null) buffered.push(chunk);
     const tag = this._nextTag++;
     this._pending.set(tag, { req, cb });
     try {
-      if (fd >= 0) {
-        this._native.adopt(fd, tag, req.method, req.url, req.rawHeaders, Buffer.concat(buffered));
-        socket.destroy(); // Node's descriptor only: the native side holds its own
-      } else {
-        this._bridge(socket, tag, req, Buffer.concat(buffered));
-      }
+      takeOver(this._native, req, socket, head, tag);
     } catch (err) {
       this._pending.delete(tag);
       abortHandshake(socket, 500);
       this.emit('error', err);
     }
-  }
-
-  /**
-   * A socket that cannot be taken over (TLS of an https.Server, a unix socket, any stream): the protocol still
-   * runs natively, and JavaScript relays the bytes both ways, with backpressure both ways.
-   */
-  _bridge(socket, tag, req, buffered) {
-    const bridge = this._native.bridge(tag, req.method, req.url, req.rawHeaders, buffered,
-      socket.remoteAddress || '', socket.remotePort || 0, socket.localAddress || '', socket.localPort || 0);
-    register(bridge.slot, {
-      _onOutput(ab) {
-        if (!socket.destroyed && !socket.write(Buffer.from(ab))) bridge.setBlocked(true);
-      },
-      _onBridgeEnd(abort) {
-        if (abort) socket.destroy();
-        else socket.end();
-      },
-      _onBridgeResume() { socket.resume(); },
-      _onClose() {},
-    });
-    socket.on('drain', () => bridge.setBlocked(false));
-    socket.on('data', (data) => { if (!bridge.feed(data)) socket.pause(); });
-    socket.on('end', () => bridge.end());
-    socket.on('close', () => bridge.release());
-    socket.on('error', () => {});
   }
 
   _onUpgrade(nativeConn) {

@@ -1,0 +1,48 @@
+'use strict';
+// Taking over a socket that Node's HTTP server accepted and read an upgrade request from — the one path every
+// face that attaches to an http.Server uses. A plain TCP socket is handed over by its descriptor and runs
+// natively from then on; any other socket (the TLS socket of an https.Server, a unix socket, a custom stream)
+// stays in Node and JavaScript relays its bytes to the same native protocol engine, with backpressure both ways.
+const { register } = require('./pump.js');
+
+/**
+ * Hands `socket` (whose request `req` Node parsed; `head` is what followed it) to the detached native server
+ * `nativeServer`. `tag` comes back in the connection's handshake, to match it with this call. Throws on failure.
+ */
+function takeOver(nativeServer, req, socket, head, tag) {
+  const handle = socket._handle;
+  const tcp = handle && handle.constructor.name === 'TCP' && typeof handle.fd === 'number' && handle.fd >= 0 && !socket.encrypted;
+  if (tcp) handle.readStop(); // from here on the native side reads this socket
+  const buffered = [head];
+  let chunk;
+  while ((chunk = socket.read()) !== null) buffered.push(chunk);
+  if (tcp) {
+    nativeServer.adopt(handle.fd, tag, req.method, req.url, req.rawHeaders, Buffer.concat(buffered));
+    socket.destroy(); // Node's descriptor only: the native side holds its own
+  } else {
+    relay(nativeServer, req, socket, Buffer.concat(buffered), tag);
+  }
+}
+
+function relay(nativeServer, req, socket, buffered, tag) {
+  const bridge = nativeServer.bridge(tag, req.method, req.url, req.rawHeaders, buffered,
+    socket.remoteAddress || '', socket.remotePort || 0, socket.localAddress || '', socket.localPort || 0);
+  register(bridge.slot, {
+    _onOutput(ab) {
+      if (!socket.destroyed && !socket.write(Buffer.from(ab))) bridge.setBlocked(true);
+    },
+    _onBridgeEnd(abort) {
+      if (abort) socket.destroy();
+      else socket.end();
+    },
+    _onBridgeResume() { socket.resume(); },
+    _onClose() {},
+  });
+  socket.on('drain', () => bridge.setBlocked(false));
+  socket.on('data', (data) => { if (!bridge.feed(data)) socket.pause(); });
+  socket.on('end', () => bridge.end());
+  socket.on('close', () => bridge.release());
+  socket.on('error', () => {});
+}
+
+module.exports = { takeOver };
