@@ -34,7 +34,12 @@ const SCENARIOS = [
   { id: 'wsface16k', name: '16 KiB binary, 16 x 4, ws face', conns: 16, size: 16384, inflight: 4, binary: true, servers: WS_FACE },
   {
     id: 'broadcast', name: 'broadcast 32 B text to 1000 conns', conns: 1000, size: 32, inflight: 16, broadcast: true,
-    servers: [{ name: 'ferrows', script: 'bench/ferrows-broadcast.js' }, { name: 'ws', script: 'bench/ws-broadcast.js' }],
+    servers: [
+      { name: 'ferrows', script: 'bench/ferrows-broadcast.js' },
+      { name: 'f/websocket', script: 'bench/websocket-node-broadcast.js' },
+      { name: 'websocket', script: 'bench/websocket-node-broadcast.js', env: { IMPL: 'websocket' } },
+      { name: 'ws', script: 'bench/ws-broadcast.js' },
+    ],
   },
   // Both cores for the servers here (unpinned): one listener posting to worker_threads vs ws under cluster.
   {
