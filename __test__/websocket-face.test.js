@@ -157,3 +157,42 @@ test('the client classes are not provided', (t) => {
   t.is(ferrows.connection.CLOSE_REASON_NORMAL, 1000);
   t.is(ferrows.connection.CLOSE_DESCRIPTIONS[1009], 'Message too big');
 });
+
+test('keepalive: a responsive client stays; one that goes silent is dropped after the grace period', async (t) => {
+  const server = http.createServer();
+  const port = await listen(t, server);
+  const wss = new ferrows.server({ httpServer: server, autoAcceptConnections: true, keepaliveInterval: 100, keepaliveGracePeriod: 150 });
+  t.teardown(() => wss.shutDown());
+  const closes = [];
+  wss.on('close', (conn, code, description) => closes.push([conn.remoteAddress, code, description]));
+  const alive = await connect(`ws://127.0.0.1:${port}/`);
+  const silent = await connect(`ws://127.0.0.1:${port}/`);
+  let pings = 0;
+  alive.on('ping', () => { pings++; });
+  silent.socket.pause(); // reads nothing, so it never answers
+  await new Promise((r) => setTimeout(r, 700));
+  t.true(pings >= 3, `pings: ${pings}`);
+  t.true(alive.connected);
+  t.deepEqual(closes, [['127.0.0.1', 1006, 'Peer not responding.']]);
+  alive.close();
+  silent.socket.destroy();
+});
+
+test('outgoing messages are fragmented at fragmentationThreshold; frames over maxReceivedFrameSize close with 1009', async (t) => {
+  const server = http.createServer();
+  const port = await listen(t, server);
+  const wss = new ferrows.server({ httpServer: server, autoAcceptConnections: true, fragmentationThreshold: 16384, maxReceivedFrameSize: 1000 });
+  t.teardown(() => wss.shutDown());
+  wss.on('connect', (conn) => conn.on('message', (m) => conn.sendUTF(m.utf8Data.repeat(1000))));
+  const frames = await connect(`ws://127.0.0.1:${port}/`, undefined, { assembleFragments: false });
+  const seen = [];
+  const done = new Promise((resolve) => frames.on('frame', (frame) => { seen.push([frame.opcode, frame.fin, frame.length]); if (frame.fin) resolve(); }));
+  frames.sendUTF('x'.repeat(40));
+  await done;
+  t.deepEqual(seen, [[1, false, 16384], [0, false, 16384], [0, true, 40000 - 32768]]);
+  frames.close();
+  const big = await connect(`ws://127.0.0.1:${port}/`, undefined, { fragmentOutgoingMessages: false });
+  const closed = new Promise((resolve) => big.on('close', (code) => resolve(code)));
+  big.sendBytes(Buffer.alloc(2000));
+  t.is(await closed, 1009);
+});

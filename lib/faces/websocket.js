@@ -246,6 +246,12 @@ class WebSocketServer extends EventEmitter {
       this._native = native.NativeServer.detached({
         address: '::', port: 0, maxPayload: this.config.maxReceivedMessageSize, closeTimeout: this.config.closeTimeout,
         noDelay: this.config.disableNagleAlgorithm, autoPong: false, badVersionStatus: 426,
+        maxFrame: this.config.maxReceivedFrameSize,
+        fragmentThreshold: this.config.fragmentOutgoingMessages ? this.config.fragmentationThreshold : undefined,
+        // Keepalive pings and the grace-period drop run on each connection's native task, not in JS timers.
+        keepaliveInterval: this.config.keepalive && !this.config.useNativeKeepalive ? this.config.keepaliveInterval : undefined,
+        keepaliveGrace: this.config.keepalive && !this.config.useNativeKeepalive && this.config.dropConnectionOnKeepaliveTimeout
+          ? this.config.keepaliveGracePeriod : undefined,
       });
       register(this._native.slot, this);
     }

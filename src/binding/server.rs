@@ -42,6 +42,14 @@ pub struct NativeServerOptions {
     pub tls: Option<NativeTlsOptions>,
     /// Answer pings automatically (default true).
     pub auto_pong: Option<bool>,
+    /// Ping connections quiet for this many milliseconds (none by default)...
+    pub keepalive_interval: Option<u32>,
+    /// ...and drop those still quiet this many milliseconds after the ping.
+    pub keepalive_grace: Option<u32>,
+    /// The largest frame accepted, in bytes (1009 above).
+    pub max_frame: Option<f64>,
+    /// Outgoing messages longer than this go out as several frames.
+    pub fragment_threshold: Option<f64>,
 }
 
 /// A certificate and key as PEM bytes.
@@ -206,6 +214,10 @@ impl NativeServerOptions {
             deflate: self.deflate.as_ref().map(NativeDeflateOptions::config).transpose()?,
             max_body_bytes: self.max_body_bytes.map(|n| n as usize).unwrap_or(1024 * 1024),
             auto_pong: self.auto_pong.unwrap_or(true),
+            keepalive_interval: self.keepalive_interval.map(|ms| Duration::from_millis(ms as u64)),
+            keepalive_grace: self.keepalive_grace.map(|ms| Duration::from_millis(ms as u64)),
+            max_frame: self.max_frame.map(|n| n as usize),
+            fragment_threshold: self.fragment_threshold.map(|n| (n as usize).max(1)),
             tls: self.tls.as_ref().map(NativeTlsOptions::config).transpose()?,
         })
     }

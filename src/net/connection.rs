@@ -99,6 +99,8 @@ enum Ending {
     PeerClosed(u16, String),
     Failed(ProtocolError),
     Dropped,
+    /// Keepalive: no answer to a ping within the grace period.
+    Unresponsive,
 }
 
 /// Takes an upgrade request: validates it, waits for the application's decision, then runs the connection
@@ -231,14 +233,33 @@ impl Conn {
             return false;
         }
         let mask = self.mask();
-        self.outbox.push(|buf| {
-            encode_header(buf, true, false, opcode, len, mask);
-            let start = buf.len();
-            write(buf);
-            if let Some(m) = mask {
-                apply_mask(&mut buf[start..], m, 0);
+        match self.server.config.fragment_threshold {
+            Some(limit) if len > limit && opcode & 0x8 == 0 => {
+                // WebSocket-Node's fragmentOutgoingMessages: the payload goes out in frames of at most `limit`.
+                let mut payload = BytesMut::with_capacity(len + 1);
+                write(&mut payload);
+                self.outbox.push(|buf| {
+                    let count = payload.len().div_ceil(limit);
+                    for (i, piece) in payload.chunks(limit).enumerate() {
+                        let kind = if i == 0 { opcode } else { crate::protocol::frame::OP_CONTINUATION };
+                        encode_header(buf, i + 1 == count, false, kind, piece.len(), mask);
+                        let start = buf.len();
+                        buf.extend_from_slice(piece);
+                        if let Some(m) = mask {
+                            apply_mask(&mut buf[start..], m, 0);
+                        }
+                    }
+                })
             }
-        })
+            _ => self.outbox.push(|buf| {
+                encode_header(buf, true, false, opcode, len, mask);
+                let start = buf.len();
+                write(buf);
+                if let Some(m) = mask {
+                    apply_mask(&mut buf[start..], m, 0);
+                }
+            }),
+        }
     }
 
     /// Queues a complete frame shared with other connections (a broadcast); false unless the connection is open.
@@ -395,6 +416,10 @@ impl Conn {
                 (err.code, err.reason.to_string())
             }
             Ending::Dropped => (ABNORMAL, String::new()),
+            Ending::Unresponsive => {
+                self.socket.abort();
+                (ABNORMAL, "Peer not responding.".to_string())
+            }
         };
         self.state.store(CLOSED, Ordering::Release);
         self.emit_closed(code, reason);
@@ -405,8 +430,12 @@ impl Conn {
         if let Some(n) = &self.negotiated {
             receiver = receiver.with_deflate(n);
         }
+        if let Some(max_frame) = self.server.config.max_frame {
+            receiver = receiver.with_max_frame(max_frame);
+        }
         let mut events = Vec::new();
         let mut close_deadline: Option<Instant> = None;
+        let mut keepalive = Keepalive::new(self.server.config.keepalive_interval, self.server.config.keepalive_grace);
         loop {
             loop {
                 match receiver.read(buf) {
@@ -454,10 +483,19 @@ impl Conn {
             tokio::select! {
                 read = self.socket.read_some(buf) => match read {
                     Ok(0) | Err(_) => return Ending::Dropped,
-                    Ok(_) => {}
+                    Ok(_) => keepalive.heard(),
                 },
                 _ = self.wake_reader.notified() => {}
                 _ = sleep_until(deadline) => return Ending::Dropped,
+                _ = sleep_until(keepalive.next()), if keepalive.on() => {
+                    if keepalive.expired() {
+                        return Ending::Unresponsive;
+                    }
+                    if self.queue_frame(crate::protocol::frame::OP_PING, 0, |_| {}) {
+                        self.flush_now();
+                    }
+                    keepalive.pinged();
+                }
                 _ = sleep(IDLE_CHECK), if self.compression.is_some() => {
                     self.release_idle_compressor();
                     if receiver.release_idle() {
@@ -494,6 +532,49 @@ impl Conn {
             self.flush_now();
         }
         self.route.emit(events)
+    }
+}
+
+/// WebSocket-Node's keepalive, on the connection's own task: a ping after `interval` of silence, and, with a
+/// grace period, the connection dropped if the silence lasts that much longer.
+struct Keepalive {
+    interval: Option<Duration>,
+    grace: Option<Duration>,
+    ping_at: Instant,
+    drop_at: Option<Instant>,
+}
+
+impl Keepalive {
+    fn new(interval: Option<Duration>, grace: Option<Duration>) -> Self {
+        Keepalive { interval, grace, ping_at: Instant::now() + interval.unwrap_or_default(), drop_at: None }
+    }
+
+    fn on(&self) -> bool {
+        self.interval.is_some()
+    }
+
+    /// Anything received counts as a sign of life.
+    fn heard(&mut self) {
+        if let Some(interval) = self.interval {
+            self.ping_at = Instant::now() + interval;
+            self.drop_at = None;
+        }
+    }
+
+    fn next(&self) -> Instant {
+        self.drop_at.map_or(self.ping_at, |d| d.min(self.ping_at))
+    }
+
+    fn expired(&self) -> bool {
+        self.drop_at.is_some_and(|d| Instant::now() >= d)
+    }
+
+    fn pinged(&mut self) {
+        let now = Instant::now();
+        self.ping_at = now + self.interval.unwrap_or_default();
+        if self.drop_at.is_none() {
+            self.drop_at = self.grace.map(|g| now + g);
+        }
     }
 }
 

@@ -39,6 +39,14 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Answer pings automatically (ws's autoPong).
     pub auto_pong: bool,
+    /// Ping a connection that was quiet this long (WebSocket-Node's keepalive)...
+    pub keepalive_interval: Option<Duration>,
+    /// ...and drop it if it then stays quiet this long.
+    pub keepalive_grace: Option<Duration>,
+    /// The largest frame accepted (1009 above); None: only `max_payload` applies.
+    pub max_frame: Option<usize>,
+    /// Outgoing messages longer than this are sent as several frames of at most this size.
+    pub fragment_threshold: Option<usize>,
     /// TLS, with the resolver that picks certificates by server name.
     pub tls: Option<(Arc<rustls::ServerConfig>, Arc<SniResolver>)>,
 }

@@ -22,6 +22,8 @@ pub enum Message {
 
 pub struct Receiver {
     max_payload: usize,
+    /// The largest single frame accepted (WebSocket-Node's maxReceivedFrameSize); messages may span frames.
+    max_frame: u64,
     /// Opcode (text or binary) of the fragmented message being assembled.
     fragmented: Option<u8>,
     fragments: BytesMut,
@@ -46,6 +48,7 @@ impl Receiver {
     pub fn new(max_payload: usize) -> Self {
         Receiver {
             max_payload,
+            max_frame: u64::MAX,
             fragmented: None,
             fragments: BytesMut::new(),
             utf8: Utf8Validator::default(),
@@ -53,6 +56,12 @@ impl Receiver {
             inflater: None,
             compressed: false,
         }
+    }
+
+    /// Refuses frames larger than `max_frame` bytes with 1009.
+    pub fn with_max_frame(mut self, max_frame: usize) -> Self {
+        self.max_frame = max_frame as u64;
+        self
     }
 
     /// Accepts compressed messages with the negotiated parameters.
@@ -137,6 +146,9 @@ impl Receiver {
         }
         if h.payload_len > (self.max_payload - self.fragments.len()) as u64 {
             return Err(ProtocolError::new(MESSAGE_TOO_BIG, "message too big"));
+        }
+        if h.payload_len > self.max_frame {
+            return Err(ProtocolError::new(MESSAGE_TOO_BIG, "frame too big"));
         }
         Ok(())
     }
@@ -288,6 +300,14 @@ mod tests {
         let mut ping = client_frame(true, OP_PING, b"");
         ping[0] |= 0x40;
         assert_eq!(read_all(&mut Receiver::new(1024).with_deflate(&n), &ping).unwrap_err().code, PROTOCOL_ERROR);
+    }
+
+    #[test]
+    fn frames_over_the_frame_limit_are_refused_while_messages_may_span_frames() {
+        let bytes = [client_frame(false, OP_BINARY, &[0u8; 600]), client_frame(true, OP_CONTINUATION, &[0u8; 600])].concat();
+        assert_eq!(read_all(&mut Receiver::new(2000).with_max_frame(1000), &bytes).unwrap().len(), 1);
+        let big = client_frame(true, OP_BINARY, &[0u8; 1200]);
+        assert_eq!(read_all(&mut Receiver::new(2000).with_max_frame(1000), &big).unwrap_err().code, MESSAGE_TOO_BIG);
     }
 
     #[test]
