@@ -196,3 +196,30 @@ test('outgoing messages are fragmented at fragmentationThreshold; frames over ma
   big.sendBytes(Buffer.alloc(2000));
   t.is(await closed, 1009);
 });
+
+test('a client gone before accept() still gets a connection, a connect event and a 1006 close, no error', async (t) => {
+  const net = require('net');
+  const server = http.createServer();
+  const port = await listen(t, server);
+  const wss = new ferrows.server({ httpServer: server });
+  t.teardown(() => wss.shutDown());
+  const result = new Promise((resolve) => {
+    wss.on('request', (request) => setTimeout(() => {
+      const conn = request.accept();
+      const errors = [];
+      conn.on('error', (e) => errors.push(e));
+      conn.on('close', (code, description) => resolve({ code, description, errors, listed: wss.connections.includes(conn) }));
+    }, 100));
+  });
+  let connected = false;
+  wss.on('connect', () => { connected = true; });
+  const socket = net.connect(port, '127.0.0.1', () => {
+    socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    setTimeout(() => socket.end(), 20);
+  });
+  socket.on('error', () => {});
+  const { code, description, errors } = await result;
+  t.deepEqual([code, description, errors.length], [1006, 'TCP connection lost before handshake completed.', 0]);
+  t.true(connected);
+});

@@ -17,6 +17,9 @@ use crate::protocol::frame::{OP_BINARY, OP_PING, OP_PONG, OP_TEXT};
 #[napi]
 pub struct NativeConnection {
     conn: Arc<Conn>,
+    /// Read when the object is made: the route forgets it once the connection ended, which may happen before
+    /// JavaScript asks.
+    slot: u32,
 }
 
 /// What the client sent to open the connection.
@@ -66,13 +69,14 @@ pub fn socket_address(addr: std::net::SocketAddr) -> SocketAddress {
 #[napi]
 impl NativeConnection {
     pub fn new(conn: Arc<Conn>) -> Self {
-        NativeConnection { conn }
+        let slot = conn.slot();
+        NativeConnection { conn, slot }
     }
 
     /// The slot this connection's events carry.
     #[napi(getter, catch_unwind)]
     pub fn slot(&self) -> u32 {
-        self.conn.slot()
+        self.slot
     }
 
     /// The opening request.

@@ -207,8 +207,14 @@ impl Conn {
     }
 
     /// Finishes a pending upgrade with a 101 (plus `extra` header lines); false if it was already decided.
+    /// A client that already went away is not answered: false, and the connection ends (1006).
     pub fn accept(self: &Arc<Self>, protocol: Option<&str>, extra: &[String]) -> bool {
         let Some(decide) = self.decision.lock().unwrap().take() else { return false };
+        if self.socket.peer_gone() {
+            self.state.store(CLOSING, Ordering::Release);
+            let _ = decide.send(false);
+            return false;
+        }
         let answer = handshake::switching_protocols(&self.handshake.upgrade.key, protocol, self.extensions.as_deref(), extra);
         self.outbox.push(|buf| buf.extend_from_slice(&answer));
         self.state.store(OPEN, Ordering::Release);

@@ -143,6 +143,13 @@ impl Socket {
         }
     }
 
+    /// Whether the peer has already closed its side (a plain TCP socket with nothing left to read but the end).
+    pub fn peer_gone(&self) -> bool {
+        let Io::Tcp(tcp) = &self.io else { return false };
+        let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        matches!(socket2::SockRef::from(tcp).peek(&mut probe), Ok(0))
+    }
+
     /// Drops the connection at once: no close_notify, no lingering.
     pub fn abort(&self) {
         match &self.io {
