@@ -223,3 +223,24 @@ test('a client gone before accept() still gets a connection, a connect event and
   t.deepEqual([code, description, errors.length], [1006, 'TCP connection lost before handshake completed.', 0]);
   t.true(connected);
 });
+
+test('assembleFragments: false hands each frame to the frame event', async (t) => {
+  const server = http.createServer();
+  const port = await listen(t, server);
+  const wss = new ferrows.server({ httpServer: server, autoAcceptConnections: true, assembleFragments: false });
+  t.teardown(() => wss.shutDown());
+  const frames = new Promise((resolve) => {
+    wss.on('connect', (conn) => {
+      const seen = [];
+      conn.on('message', () => t.fail('no assembled messages'));
+      conn.on('frame', (frame) => {
+        seen.push([frame.opcode, frame.fin, frame.binaryPayload.toString()]);
+        if (frame.fin) resolve(seen);
+      });
+    });
+  });
+  const client = await connect(`ws://127.0.0.1:${port}/`, undefined, { fragmentationThreshold: 4 });
+  client.sendUTF('abcdefghij');
+  t.deepEqual(await frames, [[1, false, 'abcd'], [0, false, 'efgh'], [0, true, 'ij']]);
+  client.close();
+});

@@ -25,6 +25,7 @@ const OUTPUT = 13;
 const BRIDGE_END = 14;
 const BRIDGE_RESUME = 15;
 const BINARY_BYTES = 16;
+const FRAME = 17;
 
 /** slot → the face object that receives that slot's events (a server or a connection). */
 const targets = [];
@@ -59,6 +60,9 @@ function deliver(code, payload) {
       break;
     case BINARY_BYTES:
       target._onBinary(nodeBuffer(payload));
+      break;
+    case FRAME:
+      target._onFrame(payload);
       break;
     case OUTPUT:
       target._onOutput(payload);

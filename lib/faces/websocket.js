@@ -91,6 +91,12 @@ class WebSocketConnection extends EventEmitter {
   _onText(buf) { this.emit('message', { type: 'utf8', utf8Data: buf.toString('utf8') }); }
   _onBinary(buf) { this.emit('message', { type: 'binary', binaryData: buf }); }
   _onDrain() { this.emit('drain'); }
+
+  /** assembleFragments: false — each data frame as WebSocket-Node's frame object. */
+  _onFrame([opcode, fin, ab]) {
+    const binaryPayload = Buffer.from(ab);
+    this.emit('frame', { fin: fin === 1, rsv1: false, rsv2: false, rsv3: false, mask: false, opcode, length: binaryPayload.length, binaryPayload });
+  }
   _onPong(ab) { this.emit('pong', Buffer.from(ab)); }
 
   /** Pings are answered here (the native auto-pong is off) so that a 'ping' listener can cancel the answer. */
@@ -200,6 +206,7 @@ class WebSocketRequest extends EventEmitter {
     this._resolved = true;
     this.emit('requestResolved', this);
     this._native.setNodeBuffers(true); // before the 101: the client may send at once
+    if (!this._server.config.assembleFragments) this._native.setFrames(true);
     const accepted = this._native.accept(protocol, extra);
     const connection = new WebSocketConnection(this._native, this, protocol);
     if (!accepted) process.nextTick(() => connection.drop(1006, 'TCP connection lost before handshake completed.', true));

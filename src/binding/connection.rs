@@ -165,6 +165,12 @@ impl NativeConnection {
         self.conn.set_paused(paused);
     }
 
+    /// Data frames arrive one by one (kind FRAME) instead of assembled messages; call before accept().
+    #[napi(catch_unwind)]
+    pub fn set_frames(&self, on: bool) {
+        self.conn.set_frames(on);
+    }
+
     /// Messages arrive as bytes for Node Buffers (kinds TEXT_BYTES and BINARY_BYTES), text included.
     #[napi(catch_unwind)]
     pub fn set_node_buffers(&self, on: bool) {

@@ -48,6 +48,7 @@ pub const KIND_OUTPUT: u32 = 13;
 pub const KIND_BRIDGE_END: u32 = 14;
 pub const KIND_BRIDGE_RESUME: u32 = 15;
 pub const KIND_BINARY_BYTES: u32 = 16;
+pub const KIND_FRAME: u32 = 17;
 
 /// Messages for Node Buffers up to this size share one ArrayBuffer per batch (their payload is a number:
 /// offset * 65536 + length); larger ones get their own.
@@ -322,6 +323,13 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
             Event::Binary(data) => (KIND_BINARY, values::array_buffer(env, data)?),
             Event::TextBytes(data) => (KIND_TEXT_BYTES, shared_bytes(env, &mut shared, data)?),
             Event::BinaryBytes(data) => (KIND_BINARY_BYTES, shared_bytes(env, &mut shared, data)?),
+            Event::Frame { opcode, fin, data } => {
+                let frame = values::array(env, 3)?;
+                values::set_element(env, frame, 0, values::uint32(env, opcode as u32)?)?;
+                values::set_element(env, frame, 1, values::uint32(env, fin as u32)?)?;
+                values::set_element(env, frame, 2, values::array_buffer(env, data)?)?;
+                (KIND_FRAME, frame)
+            }
             Event::Output(data) => (KIND_OUTPUT, values::array_buffer(env, data)?),
             Event::BridgeEnd { abort } => (KIND_BRIDGE_END, values::uint32(env, abort as u32)?),
             Event::BridgeResume => (KIND_BRIDGE_RESUME, values::undefined(env)?),

@@ -85,6 +85,8 @@ pub struct Conn {
     node_buffers: AtomicBool,
     /// The application stopped reading (ws's pause()).
     paused: AtomicBool,
+    /// Data frames go to the application one by one (WebSocket-Node's assembleFragments: false).
+    frames: AtomicBool,
     handshake: Arc<Handshake>,
     /// Resolves the pending upgrade: true once the 101 is queued.
     decision: Mutex<Option<oneshot::Sender<bool>>>,
@@ -149,6 +151,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         aggregate: AtomicBool::new(false),
         node_buffers: AtomicBool::new(false),
         paused: AtomicBool::new(false),
+        frames: AtomicBool::new(false),
         handshake: Arc::new(Handshake { head, upgrade, extensions: extensions.clone(), tls, tag }),
         extensions,
         decision: Mutex::new(Some(decide)),
@@ -339,6 +342,11 @@ impl Conn {
         self.aggregate.store(on, Ordering::Relaxed);
     }
 
+    /// Data frames one by one instead of messages; takes effect when the connection opens.
+    pub fn set_frames(&self, on: bool) {
+        self.frames.store(on, Ordering::Release);
+    }
+
     pub fn set_node_buffers(&self, on: bool) {
         self.node_buffers.store(on, Ordering::Relaxed);
     }
@@ -439,6 +447,9 @@ impl Conn {
         if let Some(max_frame) = self.server.config.max_frame {
             receiver = receiver.with_max_frame(max_frame);
         }
+        if self.frames.load(Ordering::Acquire) {
+            receiver = receiver.with_frames();
+        }
         let mut events = Vec::new();
         let mut close_deadline: Option<Instant> = None;
         let mut keepalive = Keepalive::new(self.server.config.keepalive_interval, self.server.config.keepalive_grace);
@@ -525,6 +536,7 @@ impl Conn {
                 events.push(Event::Ping(data));
             }
             Message::Pong(data) => events.push(Event::Pong(data)),
+            Message::Frame { opcode, fin, data } => events.push(Event::Frame { opcode, fin, data }),
             Message::Close(..) => unreachable!("handled by the read loop"),
         }
     }

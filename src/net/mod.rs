@@ -34,6 +34,8 @@ pub enum Event {
     TextBytes(Bytes),
     /// A binary message for an application that wants Node Buffers.
     BinaryBytes(Bytes),
+    /// One data frame, for an application that assembles messages itself.
+    Frame { opcode: u8, fin: bool, data: Bytes },
     Binary(Bytes),
     Ping(Bytes),
     Pong(Bytes),
@@ -68,7 +70,7 @@ impl Event {
     /// Bytes this event holds while it waits for its consumer (what backpressure counts).
     pub fn weight(&self) -> usize {
         match self {
-            Event::Text(b) | Event::TextBytes(b) | Event::BinaryBytes(b) | Event::Binary(b) | Event::Ping(b) | Event::Pong(b) => b.len(),
+            Event::Text(b) | Event::TextBytes(b) | Event::BinaryBytes(b) | Event::Binary(b) | Event::Frame { data: b, .. } | Event::Ping(b) | Event::Pong(b) => b.len(),
             _ => 0,
         }
     }

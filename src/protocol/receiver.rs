@@ -18,6 +18,8 @@ pub enum Message {
     Ping(Bytes),
     Pong(Bytes),
     Close(u16, String),
+    /// One data frame, for a receiver that does not assemble messages (WebSocket-Node's assembleFragments: false).
+    Frame { opcode: u8, fin: bool, data: Bytes },
 }
 
 pub struct Receiver {
@@ -34,6 +36,8 @@ pub struct Receiver {
     inflater: Option<Inflater>,
     /// The message being assembled is compressed (RSV1 on its first frame).
     compressed: bool,
+    /// Hand over data frames one by one instead of assembled messages.
+    frames: bool,
 }
 
 fn invalid_utf8() -> ProtocolError {
@@ -55,7 +59,14 @@ impl Receiver {
             processed: 0,
             inflater: None,
             compressed: false,
+            frames: false,
         }
+    }
+
+    /// Delivers data frames as they come (`Message::Frame`), still checked (order, UTF-8 across frames, sizes).
+    pub fn with_frames(mut self) -> Self {
+        self.frames = true;
+        self
     }
 
     /// Refuses frames larger than `max_frame` bytes with 1009.
@@ -165,6 +176,17 @@ impl Receiver {
         }
         let text = self.is_text(h);
         let compressed = self.is_compressed(h);
+        if self.frames && !compressed {
+            self.fragmented = match (h.opcode, h.fin) {
+                (_, true) => None,
+                (OP_CONTINUATION, false) => self.fragmented,
+                (opcode, false) => Some(opcode),
+            };
+            if text && h.fin {
+                self.utf8.finish().map_err(|_| invalid_utf8())?;
+            }
+            return Ok(Some(Message::Frame { opcode: h.opcode, fin: h.fin, data: payload }));
+        }
         if h.opcode != OP_CONTINUATION {
             if h.fin && !compressed {
                 return self.finish(text, payload); // the common case: whole, uncompressed, no copy
@@ -308,6 +330,22 @@ mod tests {
         assert_eq!(read_all(&mut Receiver::new(2000).with_max_frame(1000), &bytes).unwrap().len(), 1);
         let big = client_frame(true, OP_BINARY, &[0u8; 1200]);
         assert_eq!(read_all(&mut Receiver::new(2000).with_max_frame(1000), &big).unwrap_err().code, MESSAGE_TOO_BIG);
+    }
+
+    #[test]
+    fn frames_can_be_delivered_one_by_one() {
+        let bytes = [client_frame(false, OP_TEXT, b"ab"), client_frame(true, OP_PING, b""), client_frame(true, OP_CONTINUATION, b"c")].concat();
+        let got = read_all(&mut Receiver::new(1024).with_frames(), &bytes).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                Message::Frame { opcode: OP_TEXT, fin: false, data: Bytes::from_static(b"ab") },
+                Message::Ping(Bytes::new()),
+                Message::Frame { opcode: OP_CONTINUATION, fin: true, data: Bytes::from_static(b"c") },
+            ]
+        );
+        let bad = [client_frame(false, OP_TEXT, &[0xCE]), client_frame(true, OP_CONTINUATION, &[0x28])].concat();
+        assert_eq!(read_all(&mut Receiver::new(1024).with_frames(), &bad).unwrap_err().code, INVALID_PAYLOAD);
     }
 
     #[test]
