@@ -18,6 +18,7 @@ test('the echo server of the library style: addListener, connection ids, stateCh
   const { server, port } = await start(t);
   const states = [];
   const disconnected = new Promise((resolve) => server.addListener('disconnect', (conn) => resolve(conn.id)));
+  const closedConn = new Promise((resolve) => server.addListener('close', (conn) => resolve(conn && conn.id)));
   server.addListener('connection', (conn) => {
     conn.addListener('stateChange', (state, previous) => states.push([state, previous]));
     conn.addListener('message', (message) => conn.send(`${conn.id}: ${message}`));
@@ -28,7 +29,9 @@ test('the echo server of the library style: addListener, connection ids, stateCh
   ws.send('hello');
   t.regex(String((await reply)[0].data), /^\d+: hello$/);
   ws.close();
-  t.true(Number.isInteger(await disconnected));
+  const id = await disconnected;
+  t.true(Number.isInteger(id));
+  t.is(await closedConn, id);
   t.deepEqual(states, [[5, 4]]);
 });
 

@@ -106,7 +106,8 @@ class Server extends EventEmitter {
       this._connections.delete(conn.id);
       conn._setState(CLOSED);
       conn.emit('close');
-      this.emit('disconnect', conn);
+      this.emit('disconnect', conn); // what the library's code emits...
+      this.emit('close', conn); // ...and what its README documents
     });
     this._connections.set(conn.id, conn);
     conn._setState(CONNECTED);

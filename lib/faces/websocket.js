@@ -254,6 +254,7 @@ class WebSocketServer extends EventEmitter {
         address: '::', port: 0, maxPayload: this.config.maxReceivedMessageSize, closeTimeout: this.config.closeTimeout,
         noDelay: this.config.disableNagleAlgorithm, autoPong: false, badVersionStatus: 426,
         maxFrame: this.config.maxReceivedFrameSize,
+        tcpKeepalive: this.config.keepalive && this.config.useNativeKeepalive ? this.config.keepaliveInterval : undefined,
         fragmentThreshold: this.config.fragmentOutgoingMessages ? this.config.fragmentationThreshold : undefined,
         // Keepalive pings and the grace-period drop run on each connection's native task, not in JS timers.
         keepaliveInterval: this.config.keepalive && !this.config.useNativeKeepalive ? this.config.keepaliveInterval : undefined,

@@ -46,6 +46,8 @@ pub struct NativeServerOptions {
     pub keepalive_interval: Option<u32>,
     /// ...and drop those still quiet this many milliseconds after the ping.
     pub keepalive_grace: Option<u32>,
+    /// TCP keepalive after this many idle milliseconds.
+    pub tcp_keepalive: Option<u32>,
     /// The largest frame accepted, in bytes (1009 above).
     pub max_frame: Option<f64>,
     /// Outgoing messages longer than this go out as several frames.
@@ -216,6 +218,7 @@ impl NativeServerOptions {
             auto_pong: self.auto_pong.unwrap_or(true),
             keepalive_interval: self.keepalive_interval.map(|ms| Duration::from_millis(ms as u64)),
             keepalive_grace: self.keepalive_grace.map(|ms| Duration::from_millis(ms as u64)),
+            tcp_keepalive: self.tcp_keepalive.map(|ms| Duration::from_millis(ms as u64)),
             max_frame: self.max_frame.map(|n| n as usize),
             fragment_threshold: self.fragment_threshold.map(|n| (n as usize).max(1)),
             tls: self.tls.as_ref().map(NativeTlsOptions::config).transpose()?,

@@ -110,7 +110,7 @@ impl Exchange {
 /// Serves one accepted socket until it closes or becomes a WebSocket.
 pub async fn serve(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr) {
     let local = tcp.local_addr().unwrap_or(peer);
-    let _ = tcp.set_nodelay(server.config.no_delay);
+    server.tune(&tcp);
     // Boxed: the opening phase's state should not stay in the connection's task.
     let Some((socket, redirect)) = Box::pin(super::secure::open(&server, tcp, peer, local)).await else { return };
     let mut buf = BytesMut::new();

@@ -43,6 +43,8 @@ pub struct ServerConfig {
     pub keepalive_interval: Option<Duration>,
     /// ...and drop it if it then stays quiet this long.
     pub keepalive_grace: Option<Duration>,
+    /// TCP keepalive probes after this much idle time (WebSocket-Node's useNativeKeepalive).
+    pub tcp_keepalive: Option<Duration>,
     /// The largest frame accepted (1009 above); None: only `max_payload` applies.
     pub max_frame: Option<usize>,
     /// Outgoing messages longer than this are sent as several frames of at most this size.
@@ -174,7 +176,7 @@ impl Server {
         let tcp = tokio::net::TcpStream::from_std(tcp)?;
         let peer = tcp.peer_addr()?;
         let local = tcp.local_addr()?;
-        tcp.set_nodelay(self.config.no_delay)?;
+        self.tune(&tcp);
         rt.spawn(upgrade(self.clone(), Socket::plain(tcp), peer, local, request, head, buffered, tag));
         Ok(())
     }
@@ -198,6 +200,14 @@ impl Server {
             self.shut_down();
         } else {
             self.stop.notify_one();
+        }
+    }
+
+    /// Socket options every accepted or adopted socket gets.
+    pub fn tune(&self, tcp: &tokio::net::TcpStream) {
+        let _ = tcp.set_nodelay(self.config.no_delay);
+        if let Some(idle) = self.config.tcp_keepalive {
+            let _ = socket2::SockRef::from(tcp).set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(idle));
         }
     }
 
