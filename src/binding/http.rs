@@ -99,10 +99,4 @@ impl NativeHttpExchange {
     pub fn end(&self) -> Result<()> {
         self.exchange.end().map_err(answer_error)
     }
-
-    /// The byte length a chunk will have on the wire (so the face can announce a Content-Length).
-    #[napi(catch_unwind)]
-    pub fn byte_length(&self, env: Env, data: Unknown<'_>) -> Result<u32> {
-        Ok(chunk_bytes(&env, Some(data))?.len() as u32)
-    }
 }

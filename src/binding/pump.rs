@@ -405,7 +405,15 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
 /// Events that never reach JavaScript: barriers, the end of a move, and events of a connection that moved to
 /// another thread (passed on to it). Returns the others.
 fn handle_natively(env: sys::napi_env, pump: &Pump, slot: u32, event: Event, barriers: &mut Vec<tokio::sync::oneshot::Sender<()>>) -> Option<(u32, Event)> {
-    let moving = MOVING.with(|m| m.borrow().get(&slot).cloned());
+    // Almost always empty: no hash lookup per event unless some connection is being moved.
+    let moving = MOVING.with(|m| {
+        let m = m.borrow();
+        if m.is_empty() {
+            None
+        } else {
+            m.get(&slot).cloned()
+        }
+    });
     match (event, moving) {
         (Event::MoveEnd, moving) => {
             if let Some(conn) = moving {

@@ -99,10 +99,6 @@ impl Outbox {
         q.chunked + q.buf.len()
     }
 
-    pub fn is_closing(&self) -> bool {
-        self.queue.lock().unwrap().closing
-    }
-
     /// Writes what the socket takes now, from whatever thread calls it.
     pub fn flush(&self, socket: &Socket) -> Flushed {
         let mut q = self.queue.lock().unwrap();

@@ -23,9 +23,6 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
-    pub fn is_control(&self) -> bool {
-        self.opcode & 0x8 != 0
-    }
     pub fn rsv1(&self) -> bool {
         self.rsv & 0b100 != 0
     }
