@@ -353,6 +353,16 @@ fn with_spare(out: &mut BytesMut, want: usize, fill: impl FnOnce(&mut [u8]) -> u
 mod tests {
     use super::*;
 
+    /// Compresses one message, checks that it inflates back unchanged, and returns its compressed size.
+    fn round_trip(d: &mut Deflater, i: &mut Inflater, message: &[u8]) -> usize {
+        let mut wire = BytesMut::new();
+        d.compress(message, &mut wire);
+        let mut out = BytesMut::new();
+        i.inflate(&wire, true, 1 << 20, &mut out).unwrap();
+        assert_eq!(&out[..], message);
+        wire.len()
+    }
+
     fn config() -> DeflateConfig {
         DeflateConfig { compress: true, threshold: 0, level: 6, ..Default::default() }
     }
@@ -398,12 +408,7 @@ mod tests {
             let mut i = Inflater::new(&Negotiated { client_no_context_takeover: nct, client_max_window_bits: 15, ..n });
             for round in 0..3 {
                 let message = format!("{{\"round\":{round},\"data\":\"{}\"}}", "abc".repeat(500));
-                let mut wire = BytesMut::new();
-                d.compress(message.as_bytes(), &mut wire);
-                assert!(wire.len() < message.len() / 4);
-                let mut out = BytesMut::new();
-                i.inflate(&wire, true, 1 << 20, &mut out).unwrap();
-                assert_eq!(&out[..], message.as_bytes());
+                assert!(round_trip(&mut d, &mut i, message.as_bytes()) < message.len() / 4);
             }
         }
     }
@@ -414,33 +419,21 @@ mod tests {
         let mut d = Deflater::new(&n, 6);
         let mut i = Inflater::new(&n);
         let first = "the same words again and again ".repeat(20);
-        let mut wire = BytesMut::new();
-        d.compress(first.as_bytes(), &mut wire);
-        i.inflate(&wire, true, 1 << 20, &mut BytesMut::new()).unwrap();
+        round_trip(&mut d, &mut i, first.as_bytes());
         i.release_idle(); // used since the last check: kept
         assert!(i.state.is_some());
         i.release_idle();
         assert!(i.state.is_none());
         assert_eq!(i.history, first.as_bytes());
         // The next message refers back into the first one; the rebuilt inflater must still decode it.
-        wire.clear();
-        d.compress(first.as_bytes(), &mut wire);
-        assert!(wire.len() < 20);
-        let mut out = BytesMut::new();
-        i.inflate(&wire, true, 1 << 20, &mut out).unwrap();
-        assert_eq!(&out[..], first.as_bytes());
+        assert!(round_trip(&mut d, &mut i, first.as_bytes()) < 20);
     }
 
     #[test]
     fn window_of_eight_bits_uses_stored_blocks() {
         let n = Negotiated { server_no_context_takeover: false, client_no_context_takeover: false, server_max_window_bits: 8, client_max_window_bits: 8 };
         let mut d = Deflater::new(&n, 9);
-        let data = "repetitive ".repeat(100);
-        let mut wire = BytesMut::new();
-        d.compress(data.as_bytes(), &mut wire);
-        let mut out = BytesMut::new();
-        Inflater::new(&n).inflate(&wire, true, 1 << 20, &mut out).unwrap();
-        assert_eq!(&out[..], data.as_bytes());
+        round_trip(&mut d, &mut Inflater::new(&n), "repetitive ".repeat(100).as_bytes());
     }
 
     #[test]
