@@ -50,6 +50,13 @@ function messages(ws, count, ms = 5000) {
   });
 }
 
+/** Sends `data` from a `ws` client and resolves with the next message it gets, as a string. */
+async function ask(ws, data) {
+  const reply = messages(ws, 1);
+  ws.send(data);
+  return String((await reply)[0].data);
+}
+
 function closeServer(server) {
   return new Promise((resolve) => {
     if (server.readyState === 3) return resolve();
@@ -58,4 +65,4 @@ function closeServer(server) {
   });
 }
 
-module.exports = { startServer, once, connect, messages, closeServer, WebSocket };
+module.exports = { startServer, once, connect, messages, ask, closeServer, WebSocket };

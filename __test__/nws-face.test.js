@@ -4,7 +4,7 @@ const test = require('ava');
 const net = require('net');
 const WebSocket = require('ws');
 const nws = require('ferrows/node-websocket-server');
-const { once, messages } = require('./helpers.js');
+const { once, messages, ask } = require('./helpers.js');
 
 async function start(t, options) {
   const server = nws.createServer(options);
@@ -25,9 +25,7 @@ test('the echo server of the library style: addListener, connection ids, stateCh
   });
   const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
   await once(ws, 'open');
-  const reply = messages(ws, 1);
-  ws.send('hello');
-  t.regex(String((await reply)[0].data), /^\d+: hello$/);
+  t.regex(await ask(ws, 'hello'), /^\d+: hello$/);
   ws.close();
   const id = await disconnected;
   t.true(Number.isInteger(id));

@@ -3,7 +3,7 @@ const test = require('ava');
 const path = require('path');
 const { Worker } = require('worker_threads');
 const { WebSocket: Ferrows } = require('..');
-const { startServer, connect, messages, once, closeServer, WebSocket } = require('./helpers.js');
+const { startServer, connect, messages, ask, once, closeServer, WebSocket } = require('./helpers.js');
 
 const WORKER = path.join(__dirname, 'fixtures', 'worker.js');
 
@@ -46,9 +46,7 @@ test('a Promise-returning accept handler can post the socket', async (t) => {
     };
   });
   const ws = await connect(server);
-  const reply = messages(ws, 1);
-  ws.send('x');
-  t.regex(String((await reply)[0].data), /^\d+:x$/);
+  t.regex(await ask(ws, 'x'), /^\d+:x$/);
   ws.terminate();
   await closeServer(server);
 });
@@ -91,9 +89,7 @@ test('post() after the old object is detached throws; its methods refuse to work
   t.throws(() => posted.send('x'), { message: /posted to another thread/ });
   t.throws(() => posted.close(), { message: /posted to another thread/ });
   t.throws(() => posted.post('detach'), { message: /already posted/ });
-  const reply = messages(ws, 1);
-  ws.send('still works');
-  t.regex(String((await reply)[0].data), /^\d+:still works$/);
+  t.regex(await ask(ws, 'still works'), /^\d+:still works$/);
   ws.terminate();
   await closeServer(server);
 });
@@ -121,9 +117,7 @@ test('posting with no receiver returns false and keeps the socket; { queue: true
   t.is(waiting.readyState, WebSocket.CONNECTING);
   await startWorker(t, { mode: 'echo-pool', name: 'queued-name' });
   await once(waiting, 'open');
-  const reply = messages(waiting, 1);
-  waiting.send('late');
-  t.regex(String((await reply)[0].data), /^\d+:late$/);
+  t.regex(await ask(waiting, 'late'), /^\d+:late$/);
   alone.terminate();
   waiting.terminate();
   await closeServer(server);
@@ -142,9 +136,7 @@ test('a worker terminated while holding sockets: they close with 1001 and the se
   await worker.terminate();
   t.deepEqual(await codes, [1001, 1001]);
   const fresh = await connect(server, '/direct');
-  const reply = messages(fresh, 1);
-  fresh.send('alive');
-  t.is(String((await reply)[0].data), 'alive');
+  t.is(await ask(fresh, 'alive'), 'alive');
   fresh.terminate();
   await closeServer(server);
 });

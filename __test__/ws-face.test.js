@@ -4,7 +4,7 @@ const test = require('ava');
 const http = require('http');
 const WebSocket = require('ws');
 const FerrowsWs = require('ferrows/ws');
-const { once, messages } = require('./helpers.js');
+const { once, messages, ask } = require('./helpers.js');
 
 const IMPLEMENTATIONS = [['ws', WebSocket], ['ferrows/ws', FerrowsWs]];
 
@@ -169,9 +169,7 @@ both('the server option: Node http.Server keeps its plain requests, upgrades com
   t.is(body, 'plain answer');
   const ws = new WebSocket(`ws://127.0.0.1:${port}/x`);
   await once(ws, 'open');
-  const got = messages(ws, 1);
-  ws.send('over node');
-  t.is(String((await got)[0].data), 'echo over node');
+  t.is(await ask(ws, 'over node'), 'echo over node');
   ws.terminate();
 });
 
@@ -260,9 +258,7 @@ both('a unix-socket http.Server', async (t, Impl) => {
   wss.on('connection', (ws) => ws.on('message', (d) => ws.send(`unix ${d}`)));
   const ws = new WebSocket(`ws+unix://${path}`);
   await once(ws, 'open');
-  const got = messages(ws, 1);
-  ws.send('hi');
-  t.is(String((await got)[0].data), 'unix hi');
+  t.is(await ask(ws, 'hi'), 'unix hi');
   ws.terminate();
 });
 
