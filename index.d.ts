@@ -36,14 +36,38 @@ export interface ServerOptions {
   closeTimeout?: number;
   /** Largest plain HTTP request body accepted, in bytes (default 1 MiB; 413 above). */
   maxBodySize?: number;
-  /** A connection with more than this many bytes queued is skipped by broadcast() (default 1 MiB). */
+  /** A connection with more than this many bytes queued is skipped by broadcast() and publish() (default 1 MiB). */
   broadcastLimit?: number;
+  /** broadcast() and publish() reach the servers of every process naming the same backplane, over Redis. */
+  backplane?: BackplaneOptions;
   cert?: string | Buffer;
   key?: string | Buffer;
   ca?: string | Buffer;
   passphrase?: string;
   host?: string;
   hosts?: Array<{ host: string | string[]; cert: string | Buffer; key: string | Buffer; ca?: string | Buffer; passphrase?: string }>;
+}
+
+export interface BackplaneOptions {
+  /** A redis:// URL (default redis://127.0.0.1:6379). */
+  redis?: string;
+  /** Servers with the same name share one Redis Stream (default 'ferrows'). */
+  name?: string;
+  /** Entries the stream keeps, about: the window a reconnecting process catches up on (default 10000). */
+  maxLen?: number;
+  /** Bytes of publications held while Redis is unreachable; the oldest are dropped beyond it (default 16 MiB). */
+  queueLimit?: number;
+  /** Make Server() throw when Redis does not answer at start (default: start and report 'down'). */
+  required?: boolean;
+}
+
+export type BackplaneState = 'up' | 'down' | 'error';
+
+export interface SendResult {
+  /** Connections of this server that got the message. */
+  sent: number;
+  /** Connections of this server skipped for having more than broadcastLimit bytes queued. */
+  skipped: number;
 }
 
 export interface ConnectionInfo {
@@ -90,6 +114,12 @@ export interface Connection {
   resume(): void;
   /** Hands the connection to a thread waiting in Thread.accept(name). */
   post(name: string, options?: { queue?: boolean }): boolean;
+  /** Joins a topic (a non-empty string of at most 256 bytes); false if already subscribed. */
+  subscribe(topic: string): boolean;
+  /** Leaves a topic; false if not subscribed. */
+  unsubscribe(topic: string): boolean;
+  /** The topics this connection is subscribed to. */
+  readonly topics: string[];
   on(event: 'message', fn: (this: Connection, msg: string | ArrayBuffer) => void): this;
   on(event: 'close', fn: (this: Connection, code: number, reason: string | null) => void): this;
   on(event: 'error' | 'drain', fn: (this: Connection) => void): this;
@@ -109,8 +139,10 @@ export interface Server {
   /** Only inside an `accept` handler: refuse the upgrade (HTTP 403 unless a status is given). */
   reject(status?: number): void;
   close(): void;
-  /** Sends to every open connection; the frame is built once. */
-  broadcast(data: string | ArrayBuffer | ArrayBufferView): { sent: number; skipped: number };
+  /** Sends to every open connection, and to every server on the backplane; the frame is built once. */
+  broadcast(data: string | ArrayBuffer | ArrayBufferView): SendResult;
+  /** Sends to the connections subscribed to `topic`, here and on every server on the backplane. */
+  publish(topic: string, data: string | ArrayBuffer | ArrayBufferView): SendResult;
   /** During lowError 1: go on in plain text with this client. */
   disableSSL(): void;
   /** During lowError 1: close this client. */
@@ -118,6 +150,7 @@ export interface Server {
   on(event: 'accept', fn: (this: Server, ws: Connection) => void | Promise<unknown>): this;
   on(event: 'connect', fn: (this: Connection, ws: Connection) => void): this;
   on(event: 'close', fn: (this: Server) => void): this;
+  on(event: 'backplane', fn: (this: Server, state: BackplaneState, err?: Error) => void): this;
   on(event: 'request' | 'error' | 'lowError', fn: (this: Server, ...args: any[]) => void): this;
   onaccept: Handler<(this: Server, ws: Connection) => void | Promise<unknown>>;
   onconnect: Handler<(this: Connection, ws: Connection) => void>;

@@ -4,9 +4,10 @@
 const { native, register, unregister, KIND } = require('./lib/pump.js');
 const { handleRequest, splitTarget, headersObject, socketInfo } = require('./lib/http.js');
 const { isValidStatusCode } = require('./lib/codes.js');
+const { backplaneOptions, addConnectionTopics, addServerTopics } = require('./lib/topics.js');
 
 const readyStates = Object.freeze({ INITIALIZING: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, LISTENING: 4 });
-const SERVER_EVENTS = ['accept', 'connect', 'request', 'error', 'lowError', 'close'];
+const SERVER_EVENTS = ['accept', 'connect', 'request', 'error', 'lowError', 'close', 'backplane'];
 const CONNECTION_EVENTS = ['message', 'close', 'error', 'drain', 'ping', 'pong'];
 
 function typeCheck(options, name, type) {
@@ -54,9 +55,10 @@ function parseServerArgs(args) {
       deflate: deflateOptions(options.perMessageDeflate, options.perMessageDeflateAllow),
       maxBodyBytes: options.maxBodySize,
       tls: tlsOptions(options),
+      broadcastLimit: options.broadcastLimit,
+      backplane: backplaneOptions(options.backplane),
     },
     onconnect,
-    broadcastLimit: options.broadcastLimit ?? 1024 * 1024,
   };
 }
 
@@ -259,13 +261,13 @@ for (const s of ['OPEN', 'CLOSED', 'CLOSING', 'CONNECTING', 'INITIALIZING']) {
   Object.defineProperty(Connection.prototype, s, { value: readyStates[s] });
 }
 defineEventProperties(Connection.prototype, ['message', 'close', 'error', 'drain']);
+addConnectionTopics(Connection.prototype);
 
 /** `WebSocket.Server`: `new` is optional, as in sack. */
 class ServerImpl {
   constructor(...args) {
-    const { native: options, onconnect, broadcastLimit } = parseServerArgs(args);
+    const { native: options, onconnect } = parseServerArgs(args);
     this._native = new native.NativeServer(options);
-    this._broadcastLimit = broadcastLimit;
     this._handlers = {};
     this._pending = null;
     this._fallback = undefined;
@@ -310,15 +312,6 @@ class ServerImpl {
   rejectSSL() {
     if (!this._fallback) throw new Error('rejectSSL() is only valid during a lowError event for a non-TLS client');
     this._fallback.decide(false);
-  }
-
-  /**
-   * Sends `data` to every open connection: the frame is built once natively and shared by every write queue.
-   * A connection with more than `broadcastLimit` bytes queued (default 1 MiB) is skipped. Returns { sent, skipped }.
-   */
-  broadcast(data) {
-    if (typeof data !== 'string' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) data = String(data);
-    return this._native.broadcast(data, this._broadcastLimit);
   }
 
   close() {
@@ -383,6 +376,11 @@ class ServerImpl {
   }
 }
 defineEventProperties(ServerImpl.prototype, SERVER_EVENTS);
+// broadcast(data), publish(topic, data): the frame is built once natively and shared by every write queue; a
+// connection with more than `broadcastLimit` bytes queued (default 1 MiB) is skipped. Both return { sent, skipped }.
+addServerTopics(ServerImpl.prototype, function report(state, err) {
+  if (this._handlers.backplane) this._handlers.backplane.call(this, state, err);
+});
 
 function Server(...args) {
   return new ServerImpl(...args);

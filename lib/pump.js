@@ -26,6 +26,7 @@ const BRIDGE_END = 14;
 const BRIDGE_RESUME = 15;
 const BINARY_BYTES = 16;
 const FRAME = 17;
+const BACKPLANE = 18;
 
 /** slot → the face object that receives that slot's events (a server or a connection). */
 const targets = [];
@@ -97,6 +98,9 @@ function deliver(code, payload) {
       break;
     case LOW_ERROR:
       target._onLowError(payload);
+      break;
+    case BACKPLANE:
+      target._onBackplane(payload);
       break;
     case SOCKET_ERROR:
       target._onSocketError(payload);

@@ -5,6 +5,7 @@
 const http = require('http');
 const EventEmitter = require('events');
 const { WebSocketServer } = require('./ws.js');
+const { addConnectionTopics, addServerTopics } = require('../topics.js');
 
 // The library's connection states.
 const OPENING = 1;
@@ -78,6 +79,7 @@ class Server extends EventEmitter {
     const subprotocols = listOf(this.options.subprotocol);
     this._wss = new WebSocketServer({
       noServer: true,
+      backplane: this.options.backplane,
       verifyClient: origins ? (info) => origins.includes('*') || origins.includes(info.origin) : null,
       handleProtocols: (offered) => (subprotocols ? subprotocols.find((p) => offered.has(p)) || false : false),
     });
@@ -93,6 +95,7 @@ class Server extends EventEmitter {
       }
       this._wss.handleUpgrade(req, socket, head, (ws) => this._attach(ws, req));
     });
+    this._wss.on('backplane', (state, err) => this.emit('backplane', state, err));
     for (const event of ['listening', 'request', 'close', 'clientError', 'error']) {
       this.server.on(event, (...args) => this.emit(event, ...args));
     }
@@ -132,9 +135,9 @@ class Server extends EventEmitter {
     if (conn) conn.write(data);
   }
 
-  /** Every connected client gets `data`: one native broadcast, the frame built once. */
+  /** Every connected client gets `data` (on every process of a backplane): one native broadcast, the frame built once. */
   broadcast(data) {
-    this._wss._native.broadcast(String(data), 1024 * 1024);
+    this._wss._native.broadcast(String(data));
   }
 
   /** The library's addListener-style API works because this is an EventEmitter; `manager` mirrors its name. */
@@ -142,5 +145,10 @@ class Server extends EventEmitter {
     return { forEach: (fn) => this._connections.forEach((c) => fn(c)), find: (id, fn) => fn(this._connections.get(id)) };
   }
 }
+
+// Additions: topics (conn.subscribe/unsubscribe/topics, server.publish) and the cross-process backplane (the
+// `backplane` option and 'backplane' event); broadcast spans it.
+addConnectionTopics(Connection.prototype, (conn) => conn._ws._native);
+addServerTopics(Server.prototype, null, { broadcast: false, nativeOf: (server) => server._wss._native });
 
 module.exports = { Server, createServer: (options) => new Server(options) };

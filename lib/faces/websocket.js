@@ -7,6 +7,7 @@ const url = require('url');
 const { native, register } = require('../pump.js');
 const { isValidStatusCode } = require('../codes.js');
 const { takeOver } = require('../takeover.js');
+const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
 
 const CLOSE_DESCRIPTIONS = {
   1000: 'Normal connection closure', 1001: 'Remote peer is going away', 1002: 'Protocol error',
@@ -253,6 +254,7 @@ class WebSocketServer extends EventEmitter {
       this._native = native.NativeServer.detached({
         address: '::', port: 0, maxPayload: this.config.maxReceivedMessageSize, closeTimeout: this.config.closeTimeout,
         noDelay: this.config.disableNagleAlgorithm, autoPong: false, badVersionStatus: 426,
+        backplane: backplaneOptions(this.config.backplane),
         maxFrame: this.config.maxReceivedFrameSize,
         tcpKeepalive: this.config.keepalive && this.config.useNativeKeepalive ? this.config.keepaliveInterval : undefined,
         fragmentThreshold: this.config.fragmentOutgoingMessages ? this.config.fragmentationThreshold : undefined,
@@ -285,9 +287,9 @@ class WebSocketServer extends EventEmitter {
     else if (typeof data.toString === 'function') this.broadcastUTF(data);
   }
 
-  /** One native broadcast: the frame is built once for every connection. */
-  broadcastUTF(utfData) { if (this._native) this._native.broadcast(utfData.toString(), 1024 * 1024); }
-  broadcastBytes(binaryData) { if (this._native) this._native.broadcast(binaryData, 1024 * 1024); }
+  /** One native broadcast (the frame built once for every connection), on every process of a backplane. */
+  broadcastUTF(utfData) { if (this._native) this._native.broadcast(utfData.toString()); }
+  broadcastBytes(binaryData) { if (this._native) this._native.broadcast(binaryData); }
 
   shutDown() {
     this.unmount();
@@ -407,6 +409,11 @@ class WebSocketRouter extends EventEmitter {
     request.reject(404, 'No handler is available for the given request.');
   }
 }
+
+// Additions to WebSocket-Node's API: topics (connection.subscribe/unsubscribe/topics, server.publish) and the
+// cross-process backplane (the `backplane` config and 'backplane' event); broadcastUTF/Bytes span it.
+addConnectionTopics(WebSocketConnection.prototype);
+addServerTopics(WebSocketServer.prototype, emitBackplane, { broadcast: false });
 
 const clientOnly = (name) => ({
   get() { throw new Error(`ferrows/websocket provides the server side of WebSocket-Node only; keep require('websocket').${name} for clients`); },

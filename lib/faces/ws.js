@@ -9,6 +9,7 @@ const { Duplex } = require('stream');
 const { native, register } = require('../pump.js');
 const { isValidStatusCode } = require('../codes.js');
 const { takeOver } = require('../takeover.js');
+const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
@@ -288,7 +289,7 @@ class WebSocketServer extends EventEmitter {
     const zlib = (pmd && pmd.zlibDeflateOptions) || {};
     return {
       address: '::', port: 0, maxPayload: o.maxPayload, badVersionStatus: 400, autoPong: o.autoPong,
-      closeTimeout: o.closeTimeout,
+      closeTimeout: o.closeTimeout, backplane: backplaneOptions(o.backplane),
       deflate: pmd ? {
         compress: true, serverNoContextTakeover: Boolean(pmd.serverNoContextTakeover), clientNoContextTakeover: Boolean(pmd.clientNoContextTakeover),
         serverMaxWindowBits: typeof pmd.serverMaxWindowBits === 'number' ? pmd.serverMaxWindowBits : undefined,
@@ -478,6 +479,11 @@ function createWebSocketStream(ws, options) {
   duplex.on('end', () => { if (!duplex.destroyed && duplex._writableState.finished) duplex.destroy(); });
   return duplex;
 }
+
+// Additions to ws's API: topics (ws.subscribe/unsubscribe/topics, wss.publish), wss.broadcast, and the
+// cross-process backplane (the `backplane` option and 'backplane' event).
+addConnectionTopics(WebSocket.prototype);
+addServerTopics(WebSocketServer.prototype, emitBackplane);
 
 WebSocket.Server = WebSocketServer;
 WebSocket.WebSocketServer = WebSocketServer;

@@ -7,6 +7,7 @@ use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 
 use super::pump::{self, flush_soon};
+use super::server::topic_name;
 use crate::net::Event;
 use super::values::{self, Payload};
 use crate::net::connection::CONNECTING;
@@ -281,6 +282,24 @@ impl NativeConnection {
         }
         self.conn.close(code as u16, reason.as_bytes());
         Ok(())
+    }
+
+    /// Joins `topic` (see the server's `publish`); false if already subscribed or closed.
+    #[napi(catch_unwind)]
+    pub fn subscribe(&self, topic: String) -> Result<bool> {
+        Ok(self.conn.server().topics.subscribe(&self.conn, &topic_name(topic)?))
+    }
+
+    /// Leaves `topic`; false if not subscribed.
+    #[napi(catch_unwind)]
+    pub fn unsubscribe(&self, topic: String) -> Result<bool> {
+        Ok(self.conn.server().topics.unsubscribe(&self.conn, &topic_name(topic)?))
+    }
+
+    /// The topics this connection is subscribed to, in the order it joined them.
+    #[napi(getter, catch_unwind)]
+    pub fn topics(&self) -> Vec<String> {
+        self.conn.server().topics.of(&self.conn)
     }
 
     #[napi(getter, catch_unwind)]

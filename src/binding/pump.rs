@@ -49,6 +49,7 @@ pub const KIND_BRIDGE_END: u32 = 14;
 pub const KIND_BRIDGE_RESUME: u32 = 15;
 pub const KIND_BINARY_BYTES: u32 = 16;
 pub const KIND_FRAME: u32 = 17;
+pub const KIND_BACKPLANE: u32 = 18;
 
 /// Messages for Node Buffers up to this size share one ArrayBuffer per batch (their payload is a number:
 /// offset * 65536 + length); larger ones get their own.
@@ -378,6 +379,14 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
             Event::ServerClosed => {
                 ended.push(slot);
                 (KIND_SERVER_CLOSED, values::undefined(env)?)
+            }
+            Event::Backplane { state, error } => {
+                let report = values::array(env, 2)?;
+                values::set_element(env, report, 0, values::string(env, state.as_bytes())?)?;
+                if let Some(error) = error {
+                    values::set_element(env, report, 1, values::string(env, error.as_bytes())?)?;
+                }
+                (KIND_BACKPLANE, report)
             }
             Event::Barrier(_) | Event::MoveEnd => unreachable!("handled natively"),
         };

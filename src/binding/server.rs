@@ -3,7 +3,10 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use crate::net::bridge::Bridge;
-use crate::net::broadcast::broadcast;
+use crate::net::backplane::{Backplane, BackplaneConfig};
+use crate::net::broadcast::{publish, Audience};
+use crate::net::runtime::runtime;
+use crate::net::topics::MAX_TOPIC_LEN;
 use crate::protocol::frame::{OP_BINARY, OP_TEXT};
 use super::values::{self, Payload};
 use std::sync::Arc;
@@ -52,6 +55,23 @@ pub struct NativeServerOptions {
     pub max_frame: Option<f64>,
     /// Outgoing messages longer than this go out as several frames.
     pub fragment_threshold: Option<f64>,
+    /// Broadcasts and publications skip connections with more than this many bytes queued (default 1 MiB).
+    pub broadcast_limit: Option<f64>,
+    /// Broadcasts and topics across processes, over Redis.
+    pub backplane: Option<NativeBackplaneOptions>,
+}
+
+#[napi(object)]
+pub struct NativeBackplaneOptions {
+    /// A redis:// URL.
+    pub redis: String,
+    pub name: String,
+    /// Entries the stream keeps, about (default 10,000).
+    pub max_len: Option<f64>,
+    /// Bytes of publications held while Redis is unreachable (default 16 MiB).
+    pub queue_limit: Option<f64>,
+    /// Refuse to start when Redis does not answer (default: start and report 'down').
+    pub required: Option<bool>,
 }
 
 /// A certificate and key as PEM bytes.
@@ -222,8 +242,30 @@ impl NativeServerOptions {
             max_frame: self.max_frame.map(|n| n as usize),
             fragment_threshold: self.fragment_threshold.map(|n| (n as usize).max(1)),
             tls: self.tls.as_ref().map(NativeTlsOptions::config).transpose()?,
+            broadcast_limit: self.broadcast_limit.map_or(1024 * 1024, |n| n as usize),
+            backplane: self.backplane.as_ref().map(|b| BackplaneConfig {
+                url: b.redis.clone(),
+                name: b.name.clone(),
+                max_len: b.max_len.map_or(10_000, |n| n as usize),
+                queue_limit: b.queue_limit.map_or(16 * 1024 * 1024, |n| n as usize),
+            }),
         })
     }
+
+    /// A `required` backplane must answer before the server starts.
+    fn check_backplane(&self) -> Result<()> {
+        let Some(backplane) = self.backplane.as_ref().filter(|b| b.required == Some(true)) else { return Ok(()) };
+        let rt = runtime(self.threads.map(|n| n as usize)).map_err(Error::from_reason)?;
+        rt.block_on(Backplane::probe(&backplane.redis)).map_err(|e| Error::from_reason(format!("backplane: cannot reach {}: {e}", backplane.redis)))
+    }
+}
+
+/// A topic name as JavaScript gave it, checked.
+pub fn topic_name(topic: String) -> Result<String> {
+    if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
+        return Err(Error::new(Status::InvalidArg, format!("a topic is a non-empty string of at most {MAX_TOPIC_LEN} bytes")));
+    }
+    Ok(topic)
 }
 
 #[napi]
@@ -234,6 +276,7 @@ impl NativeServer {
         let pump = pump::current()?;
         let port = u16::try_from(options.port).map_err(|_| Error::new(Status::InvalidArg, "port must be 0 to 65535"))?;
         let addr = resolve(&options.address, port)?;
+        options.check_backplane()?;
         let sink = Sink { consumer: pump.clone(), slot: pump.new_slot() };
         let threads = options.threads.map(|n| n as usize);
         let server = listen(addr, options.backlog.unwrap_or(511), options.config()?, sink, threads)
@@ -246,6 +289,7 @@ impl NativeServer {
     #[napi(factory, catch_unwind)]
     pub fn detached(env: Env, options: NativeServerOptions) -> Result<Self> {
         let pump = pump::current()?;
+        options.check_backplane()?;
         let sink = Sink { consumer: pump.clone(), slot: pump.new_slot() };
         let server = detached(options.config()?, sink, options.threads.map(|n| n as usize)).map_err(|e| Error::from_reason(e.to_string()))?;
         pump::retain(env.raw(), &pump);
@@ -327,15 +371,24 @@ impl NativeServer {
         self.server.config.tls.is_some()
     }
 
-    /// Sends `data` (a string as text, bytes as binary) to every open connection, building the frame once.
-    /// Connections with more than `limit` bytes queued are skipped.
+    /// Sends `data` (a string as text, bytes as binary) to every open connection, here and on the backplane,
+    /// building the frame once. Returns what happened here.
     #[napi(catch_unwind)]
-    pub fn broadcast(&self, env: Env, data: Unknown<'_>, limit: Option<f64>) -> Result<BroadcastResult> {
+    pub fn broadcast(&self, env: Env, data: Unknown<'_>) -> Result<BroadcastResult> {
+        self.send(env, Audience::Everyone, data)
+    }
+
+    /// Sends `data` to the connections subscribed to `topic`, here and on the backplane.
+    #[napi(catch_unwind)]
+    pub fn publish(&self, env: Env, topic: String, data: Unknown<'_>) -> Result<BroadcastResult> {
+        self.send(env, Audience::Topic(topic_name(topic)?.into()), data)
+    }
+
+    fn send(&self, env: Env, audience: Audience, data: Unknown<'_>) -> Result<BroadcastResult> {
         let binary = unsafe { !matches!(values::payload(env.raw(), data.raw())?, Some(Payload::Text(_))) };
         let bytes = unsafe { values::owned_bytes(env.raw(), data.raw())? }
-            .ok_or_else(|| Error::new(Status::InvalidArg, "broadcast() takes a string, an ArrayBuffer, a typed array, a Buffer or a DataView"))?;
-        let opcode = if binary { OP_BINARY } else { OP_TEXT };
-        let delivery = broadcast(&self.server, opcode, &bytes, limit.map_or(1024 * 1024, |l| l as usize));
+            .ok_or_else(|| Error::new(Status::InvalidArg, "the message must be a string, an ArrayBuffer, a typed array, a Buffer or a DataView"))?;
+        let delivery = publish(&self.server, audience, if binary { OP_BINARY } else { OP_TEXT }, bytes);
         for conn in &delivery.queued {
             pump::flush_soon(conn);
         }

@@ -1,14 +1,23 @@
-//! One message to every open connection of a server. The frame is built once and queued by reference in every
-//! write queue (no copy per client); connections with permessage-deflate compress it for themselves. A client
-//! whose queue is over the limit is skipped rather than allowed to hold the others back or grow without bound.
+//! One message to many connections of a server: all of them (broadcast) or a topic's subscribers (publish).
+//! The frame is built once and queued by reference in every write queue (no copy per client); connections
+//! with permessage-deflate compress it for themselves. A client whose queue is over the server's
+//! `broadcast_limit` is skipped rather than allowed to hold the others back or grow without bound. With a
+//! backplane the message also goes to the servers of other processes.
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::connection::{Conn, OPEN};
 use super::listener::Server;
 use crate::protocol::sender::encode_frame;
+
+/// Who gets a message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Audience {
+    Everyone,
+    Topic(Arc<str>),
+}
 
 pub struct Delivery {
     pub sent: u32,
@@ -17,16 +26,30 @@ pub struct Delivery {
     pub queued: Vec<Arc<Conn>>,
 }
 
-pub fn broadcast(server: &Server, opcode: u8, payload: &[u8], limit: usize) -> Delivery {
+/// Sends to `audience` here and, with a backplane, in every other process on it.
+pub fn publish(server: &Server, audience: Audience, opcode: u8, payload: Bytes) -> Delivery {
+    let delivery = send_to(server, &audience, opcode, &payload);
+    if let Some(backplane) = &server.backplane {
+        backplane.enqueue(audience, opcode, payload);
+    }
+    delivery
+}
+
+/// Sends to `audience` among this server's own connections.
+pub fn send_to(server: &Server, audience: &Audience, opcode: u8, payload: &[u8]) -> Delivery {
+    let conns = match audience {
+        Audience::Everyone => server.connections(),
+        Audience::Topic(topic) => server.topics.subscribers(topic),
+    };
     let mut frame = BytesMut::new();
     encode_frame(&mut frame, opcode, payload, None);
     let frame = frame.freeze();
     let mut delivery = Delivery { sent: 0, skipped: 0, queued: Vec::new() };
-    for conn in server.connections() {
+    for conn in conns {
         if conn.state() != OPEN {
             continue;
         }
-        if conn.outbox.buffered() > limit {
+        if conn.outbox.buffered() > server.config.broadcast_limit {
             delivery.skipped += 1;
             continue;
         }

@@ -71,6 +71,8 @@ struct Compression {
 }
 
 pub struct Conn {
+    /// Unique within its server.
+    pub id: u64,
     socket: Socket,
     pub peer: SocketAddr,
     pub local: SocketAddr,
@@ -141,6 +143,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
     let server_sink = server.sink.clone();
     let tls = socket.tls_info();
     let conn = Arc::new(Conn {
+        id: server.next_conn_id(),
         socket,
         peer,
         local,
@@ -159,19 +162,20 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
         server: server.clone(),
     });
-    let id = server.track(&conn);
+    server.track(&conn);
     if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
         conn.reject(503, "Service Unavailable", &[]);
     }
     let accepted = decided.await.unwrap_or(false);
     if accepted {
-        conn.run(buf).await;
+        conn.clone().run(buf).await;
     } else {
         let _ = timeout(server.config.close_timeout, conn.outbox.finish(&conn.socket)).await;
         conn.state.store(CLOSED, Ordering::Release);
         conn.emit_closed(ABNORMAL, String::new());
     }
-    server.untrack(id);
+    server.topics.leave_all(&conn);
+    server.untrack(conn.id);
 }
 
 thread_local! {
@@ -188,6 +192,10 @@ fn random_mask() -> [u8; 4] {
 impl Conn {
     pub fn state(&self) -> u8 {
         self.state.load(Ordering::Acquire)
+    }
+
+    pub fn server(&self) -> &Arc<Server> {
+        &self.server
     }
 
     /// The slot JavaScript knows this connection by (meaningless once it closed).

@@ -21,6 +21,8 @@ use crate::protocol::close::GOING_AWAY;
 use crate::protocol::deflate::DeflateConfig;
 use super::socket::Socket;
 use super::tls::SniResolver;
+use super::topics::Topics;
+use super::backplane::{Backplane, BackplaneConfig};
 use super::bridge::Bridge;
 use bytes::Bytes;
 
@@ -51,6 +53,10 @@ pub struct ServerConfig {
     pub fragment_threshold: Option<usize>,
     /// TLS, with the resolver that picks certificates by server name.
     pub tls: Option<(Arc<rustls::ServerConfig>, Arc<SniResolver>)>,
+    /// Connections with more than this many bytes queued are skipped by broadcasts and publications.
+    pub broadcast_limit: usize,
+    /// Broadcasts and topics across processes, over Redis.
+    pub backplane: Option<BackplaneConfig>,
 }
 
 /// Why a socket ended before it became a WebSocket, or what went wrong on one.
@@ -85,6 +91,8 @@ pub struct Server {
     stopped: Notify,
     next_id: AtomicU64,
     conns: Mutex<HashMap<u64, Weak<Conn>>>,
+    pub topics: Topics,
+    pub backplane: Option<Arc<Backplane>>,
 }
 
 /// Binds `addr` (an IPv6 wildcard also takes IPv4) and starts accepting on the runtime.
@@ -104,14 +112,17 @@ pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, 
     };
     let server = Arc::new(Server::new(config, sink, listener.local_addr()?, false));
     rt.spawn(accept_loop(server.clone(), listener));
+    Backplane::start(rt, &server);
     Ok(server)
 }
 
 /// A server without a listening socket: its connections come from sockets the application hands over (ws's
 /// `server` and `noServer` modes, where Node's own HTTP server accepted them).
 pub fn detached(config: ServerConfig, sink: Sink, threads: Option<usize>) -> io::Result<Arc<Server>> {
-    runtime(threads).map_err(io::Error::other)?;
-    Ok(Arc::new(Server::new(config, sink, SocketAddr::from(([0, 0, 0, 0], 0)), true)))
+    let rt = runtime(threads).map_err(io::Error::other)?;
+    let server = Arc::new(Server::new(config, sink, SocketAddr::from(([0, 0, 0, 0], 0)), true));
+    Backplane::start(rt, &server);
+    Ok(server)
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
@@ -130,7 +141,8 @@ async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
 }
 
 impl Server {
-    fn new(config: ServerConfig, sink: Sink, local: SocketAddr, detached: bool) -> Self {
+    fn new(mut config: ServerConfig, sink: Sink, local: SocketAddr, detached: bool) -> Self {
+        let backplane = config.backplane.take().map(|c| Arc::new(Backplane::new(c)));
         Server {
             config,
             sink,
@@ -144,6 +156,8 @@ impl Server {
             stopped: Notify::new(),
             next_id: AtomicU64::new(0),
             conns: Mutex::new(HashMap::new()),
+            topics: Topics::default(),
+            backplane,
         }
     }
 
@@ -268,10 +282,12 @@ impl Server {
         self.conns.lock().unwrap().values().filter_map(Weak::upgrade).collect()
     }
 
-    pub fn track(&self, conn: &Arc<Conn>) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.conns.lock().unwrap().insert(id, Arc::downgrade(conn));
-        id
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn track(&self, conn: &Arc<Conn>) {
+        self.conns.lock().unwrap().insert(conn.id, Arc::downgrade(conn));
     }
 
     pub fn untrack(&self, id: u64) {

@@ -2,6 +2,7 @@
 //! protocol over its socket. It hands events to an `EventSink` and knows nothing about JavaScript.
 
 pub mod backlog;
+pub mod backplane;
 pub mod bridge;
 pub mod broadcast;
 pub mod connection;
@@ -14,6 +15,7 @@ pub mod runtime;
 pub mod secure;
 pub mod socket;
 pub mod tls;
+pub mod topics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -64,6 +66,8 @@ pub enum Event {
     BridgeEnd { abort: bool },
     /// The bridge read enough: JavaScript may resume its paused socket.
     BridgeResume,
+    /// The server's backplane went 'up' or 'down', or had an 'error' (targets the server).
+    Backplane { state: &'static str, error: Option<String> },
 }
 
 impl Event {
