@@ -38,6 +38,8 @@ export interface ServerOptions {
   maxBodySize?: number;
   /** A connection with more than this many bytes queued is skipped by broadcast() and publish() (default 1 MiB). */
   broadcastLimit?: number;
+  /** Share the port with other processes (SO_REUSEPORT); default: true in node:cluster workers. */
+  reusePort?: boolean;
   /** broadcast() and publish() reach the servers of every process naming the same backplane, over Redis. */
   backplane?: BackplaneOptions;
   cert?: string | Buffer;

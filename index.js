@@ -1,6 +1,7 @@
 'use strict';
 // The sack.vfs-style face: `WebSocket.Server`, as sack.vfs's websocket_module.cc behaves, over the native core.
 
+const cluster = require('cluster');
 const { native, register, unregister, KIND } = require('./lib/pump.js');
 const { handleRequest, splitTarget, headersObject, socketInfo } = require('./lib/http.js');
 const { isValidStatusCode } = require('./lib/codes.js');
@@ -35,7 +36,7 @@ function parseServerArgs(args) {
     ['perMessageDeflateAllow', 'boolean'], ['maxPayload', 'number'],
     ['maxReceivedFrameSize', 'number'], ['maxReceivedMessageSize', 'number'], ['noDelay', 'boolean'],
     ['threads', 'integer'], ['handshakeTimeout', 'integer'], ['closeTimeout', 'integer'], ['maxBodySize', 'integer'],
-    ['broadcastLimit', 'integer'],
+    ['broadcastLimit', 'integer'], ['reusePort', 'boolean'],
     ['cert', 'pem'], ['key', 'pem'], ['ca', 'pem'], ['passphrase', 'string'], ['host', 'string'], ['hosts', 'array'],
   ]) typeCheck(options, name, type);
   let address = options.address ?? '::';
@@ -57,6 +58,8 @@ function parseServerArgs(args) {
       tls: tlsOptions(options),
       broadcastLimit: options.broadcastLimit,
       backplane: backplaneOptions(options.backplane),
+      // node:cluster workers share the port, as Node's own servers do in them.
+      reusePort: options.reusePort ?? cluster.isWorker,
     },
     onconnect,
   };

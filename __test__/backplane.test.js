@@ -206,3 +206,31 @@ test('an unreachable Redis: the server starts and reports down; with required: t
     t.throws(() => Ferrows.Server({ port: 0, backplane: bad }), { instanceOf: TypeError });
   }
 });
+
+test('node:cluster: workers share the port and, on one backplane, reach each other\'s clients', async (t) => {
+  const redis = await startRedis(t);
+  const port = await freePort();
+  const primary = fork(path.join(__dirname, 'fixtures', 'cluster-node.js'), [], {
+    env: { ...process.env, REDIS_URL: redis.url, BACKPLANE: uniqueName(), PORT: String(port) },
+  });
+  t.teardown(() => primary.kill('SIGTERM'));
+  await once(primary, 'message', 15000);
+  const clients = [];
+  const pids = new Set();
+  // The kernel spreads connections over the workers by address hash: 24 connections miss one of two workers
+  // with probability 2^-23.
+  for (let i = 0; i < 24; i++) {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+    ws.got = [];
+    ws.on('message', (data) => ws.got.push(String(data)));
+    await once(ws, 'open');
+    await until(() => ws.got.length === 1, 'the worker pid');
+    pids.add(ws.got.shift());
+    clients.push(ws);
+  }
+  t.is(pids.size, 2, 'both workers took connections');
+  clients[0].send('hello');
+  await until(() => clients.every((ws) => ws.got.length === 1), 'the publication on every worker');
+  t.true(clients.every((ws) => ws.got[0] === 'hello'));
+  for (const ws of clients) ws.terminate();
+});

@@ -60,4 +60,4 @@ async function startRedis(t) {
   return redis;
 }
 
-module.exports = { startRedis, freePort };
+module.exports = { startRedis, freePort, Redis };

@@ -1,11 +1,14 @@
 'use strict';
 // Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
 // With two or more cores the server process is pinned to core 0 and the load generator to core 1.
-// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,broadcast,workers]
-// Broadcast counts deliveries (messages received by a client) per second.
+// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,broadcast,workers,topics]
+// Broadcast and topics count deliveries (messages received by a client) per second. Topics runs two server
+// processes on a redis-server of its own (Debian's package).
 const { spawn, execFileSync } = require('child_process');
 const path = require('path');
 const os = require('os');
+
+const { Redis, freePort } = require('../__test__/redis.js');
 
 const root = path.join(__dirname, '..');
 const argv = process.argv.slice(2);
@@ -39,6 +42,16 @@ const SCENARIOS = [
       { name: 'f/websocket', script: 'bench/websocket-node-broadcast.js' },
       { name: 'websocket', script: 'bench/websocket-node-broadcast.js', env: { IMPL: 'websocket' } },
       { name: 'ws', script: 'bench/ws-broadcast.js' },
+    ],
+  },
+  // Two server processes on one Redis, 500 clients each, all subscribed to one topic; a message from the first
+  // client is published to the topic. Unpinned: the servers, Redis and the load generator share both cores.
+  {
+    id: 'topics', name: 'publish 32 B to a topic, 2 procs x 500', conns: 1000, size: 32, inflight: 64, broadcast: true,
+    processes: 2, redis: true, unpinned: true,
+    servers: [
+      { name: 'ferrows', script: 'bench/ferrows-topic.js' },
+      { name: 'ws', script: 'bench/ws-redis-topic.js' },
     ],
   },
   // Both cores for the servers here (unpinned): one listener posting to worker_threads vs ws under cluster.
@@ -107,8 +120,9 @@ function certificate() {
   return cert;
 }
 
-function runLoad(loadgen, port, s) {
-  const args = ['--url', `${s.tls ? 'wss' : 'ws'}://127.0.0.1:${port}/`, '--conns', s.conns, '--size', s.size, '--inflight', s.inflight,
+function runLoad(loadgen, ports, s) {
+  const urls = ports.flatMap((port) => ['--url', `${s.tls ? 'wss' : 'ws'}://127.0.0.1:${port}/`]);
+  const args = [...urls, '--conns', s.conns, '--size', s.size, '--inflight', s.inflight,
     '--seconds', seconds, '--warmup', 1].map(String);
   if (s.binary) args.push('--binary');
   if (s.deflate) args.push('--deflate', '--json');
@@ -126,11 +140,17 @@ async function main() {
   for (const s of SCENARIOS) {
     const results = {};
     for (const server of s.servers || SERVERS) {
-      const child = await startServer(server, ++port, s);
+      const redis = s.redis ? new Redis(await freePort()) : null;
+      const children = [];
       try {
-        results[server.name] = runLoad(loadgen, port, s);
+        if (redis) await redis.start();
+        const env = redis ? { ...server.env, REDIS_URL: redis.url } : server.env;
+        const ports = Array.from({ length: s.processes || 1 }, () => ++port);
+        for (const p of ports) children.push(await startServer({ ...server, env }, p, s));
+        results[server.name] = runLoad(loadgen, ports, s);
       } finally {
-        process.kill(-child.pid, 'SIGKILL'); // the whole group: cluster workers too
+        for (const child of children) process.kill(-child.pid, 'SIGKILL'); // the whole group: cluster workers too
+        if (redis) await redis.stop();
       }
       const r = results[server.name];
       console.log(`${s.name.padEnd(40)} ${server.name.padEnd(10)} ${String(r.msgs_per_sec).padStart(9)} msgs/s ${r.mb_per_sec.toFixed(1).padStart(8)} MB/s  p50 ${r.p50_us} us  p99 ${r.p99_us} us  errors ${r.errors}`);

@@ -4,6 +4,7 @@
 // argument types, error messages and status codes.
 const EventEmitter = require('events');
 const http = require('http');
+const cluster = require('cluster');
 const { createHash } = require('crypto');
 const { Duplex } = require('stream');
 const { native, register } = require('../pump.js');
@@ -261,7 +262,10 @@ class WebSocketServer extends EventEmitter {
     }
     const nativeOptions = this._nativeOptions();
     if (options.port != null) {
-      this._native = new native.NativeServer({ ...nativeOptions, address: options.host || '::', port: options.port, backlog: options.backlog ?? undefined });
+      // In node:cluster workers the port is shared, as ws's own http.Server shares it there.
+      this._native = new native.NativeServer({
+        ...nativeOptions, address: options.host || '::', port: options.port, backlog: options.backlog ?? undefined, reusePort: cluster.isWorker,
+      });
       register(this._native.slot, this);
       if (callback) this.once('listening', callback);
       process.nextTick(() => this.emit('listening'));

@@ -59,6 +59,8 @@ pub struct NativeServerOptions {
     pub broadcast_limit: Option<f64>,
     /// Broadcasts and topics across processes, over Redis.
     pub backplane: Option<NativeBackplaneOptions>,
+    /// Share the port with other processes that set it too (node:cluster workers).
+    pub reuse_port: Option<bool>,
 }
 
 #[napi(object)]
@@ -249,6 +251,7 @@ impl NativeServerOptions {
                 max_len: b.max_len.map_or(10_000, |n| n as usize),
                 queue_limit: b.queue_limit.map_or(16 * 1024 * 1024, |n| n as usize),
             }),
+            reuse_port: self.reuse_port.unwrap_or(false),
         })
     }
 

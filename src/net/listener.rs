@@ -57,6 +57,9 @@ pub struct ServerConfig {
     pub broadcast_limit: usize,
     /// Broadcasts and topics across processes, over Redis.
     pub backplane: Option<BackplaneConfig>,
+    /// SO_REUSEPORT: several processes (node:cluster workers) listen on one port and the kernel spreads the
+    /// connections among them.
+    pub reuse_port: bool,
 }
 
 /// Why a socket ended before it became a WebSocket, or what went wrong on one.
@@ -103,6 +106,9 @@ pub fn listen(addr: SocketAddr, backlog: i32, config: ServerConfig, sink: Sink, 
         socket.set_only_v6(false)?;
     }
     socket.set_reuse_address(true)?;
+    if config.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(backlog)?;

@@ -1,4 +1,4 @@
-//! Broadcast mode: `conns` clients connect; the first also publishes. The server is expected to send every
+//! Broadcast mode: `conns` clients connect (spread over the servers given); the first also publishes. The server is expected to send every
 //! message it receives to all clients (its broadcast). Every client checks that it gets every message, once, in
 //! order, byte for byte. The publisher keeps `inflight` messages outstanding: it sends message n only once every
 //! client has received message n - inflight. Reports deliveries (messages received by a client) per second.
@@ -23,8 +23,8 @@ struct Shared {
 pub async fn run(args: Arc<Args>) -> Stats {
     let start = Instant::now();
     let mut streams = Vec::new();
-    for _ in 0..args.conns {
-        let Ok(mut stream) = open(&args).await else { return Stats { errors: 1, ..Default::default() } };
+    for id in 0..args.conns {
+        let Ok(mut stream) = open(&args, id).await else { return Stats { errors: 1, ..Default::default() } };
         let Ok(rest) = handshake(&mut stream, &args).await else { return Stats { errors: 1, ..Default::default() } };
         streams.push((stream, rest));
     }

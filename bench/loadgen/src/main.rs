@@ -20,7 +20,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 struct Args {
     host: String,
-    port: u16,
+    /// One port per `--url` given; client i connects to `ports[i % ports.len()]` (servers of several processes).
+    ports: Vec<u16>,
     path: String,
     conns: usize,
     size: usize,
@@ -41,7 +42,7 @@ struct Args {
 fn parse_args() -> Args {
     let mut a = Args {
         host: "127.0.0.1".into(),
-        port: 8080,
+        ports: Vec::new(),
         path: "/".into(),
         conns: 64,
         size: 32,
@@ -65,7 +66,7 @@ fn parse_args() -> Args {
                 let (hostport, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
                 let (host, port) = hostport.rsplit_once(':').expect("--url needs a port");
                 a.host = host.trim_matches(|c| c == '[' || c == ']').into();
-                a.port = port.parse().expect("port");
+                a.ports.push(port.parse().expect("port"));
                 a.path = path;
             }
             "--conns" => a.conns = value.parse().expect("conns"),
@@ -86,6 +87,9 @@ fn parse_args() -> Args {
             other => panic!("unknown argument {other}"),
         }
         i += 2;
+    }
+    if a.ports.is_empty() {
+        a.ports.push(8080);
     }
     a
 }
@@ -233,9 +237,9 @@ impl Deflate {
     }
 }
 
-/// Opens the connection, with TLS when a CA was given.
-async fn open(args: &Args) -> std::io::Result<Box<dyn Io>> {
-    let tcp = TcpStream::connect((args.host.as_str(), args.port)).await?;
+/// Opens client `id`'s connection, with TLS when a CA was given.
+async fn open(args: &Args, id: usize) -> std::io::Result<Box<dyn Io>> {
+    let tcp = TcpStream::connect((args.host.as_str(), args.ports[id % args.ports.len()])).await?;
     tcp.set_nodelay(true)?;
     let Some(ca) = &args.ca else { return Ok(Box::new(tcp)) };
     let mut roots = rustls::RootCertStore::empty();
@@ -256,7 +260,7 @@ async fn handshake(stream: &mut Box<dyn Io>, args: &Args) -> std::io::Result<Vec
     let extensions = if args.deflate { "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" } else { "" };
     let req = format!(
         "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n",
-        args.path, args.host, args.port
+        args.path, args.host, args.ports[0]
     );
     stream.write_all(req.as_bytes()).await?;
     stream.flush().await?;
@@ -284,7 +288,7 @@ async fn client(args: std::sync::Arc<Args>, id: u64, start: Instant) -> Stats {
     let mut stats = Stats::default();
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let stop = measure_from + Duration::from_secs_f64(args.seconds);
-    let Ok(mut stream) = open(&args).await else {
+    let Ok(mut stream) = open(&args, id as usize).await else {
         stats.errors += 1;
         return stats;
     };
