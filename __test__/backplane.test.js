@@ -23,8 +23,8 @@ async function until(check, what, ms = 15000) {
 
 /** One ferrows process on the backplane `name`. */
 class Node {
-  static async start(t, redis, name, face = 'sack') {
-    const node = new Node(fork(FIXTURE, [], { env: { ...process.env, REDIS_URL: redis.url, BACKPLANE: name, FACE: face } }));
+  static async start(t, redis, name, face = 'sack', env = {}) {
+    const node = new Node(fork(FIXTURE, [], { env: { ...process.env, REDIS_URL: redis.url, BACKPLANE: name, FACE: face, ...env } }));
     t.teardown(() => node.kill('SIGKILL'));
     await until(() => node.port !== undefined, `${face} process listening`);
     await node.reaches('up');
@@ -34,11 +34,13 @@ class Node {
   constructor(child) {
     this.child = child;
     this.states = [];
+    this.errors = [];
     this.done = new Set();
     this.requests = 0;
     child.on('message', (m) => {
       if (m.port !== undefined) this.port = m.port;
-      if (m.backplane) this.states.push(m.backplane);
+      if (m.backplane === 'error') this.errors.push(m.error);
+      else if (m.backplane) this.states.push(m.backplane);
       if (m.done !== undefined) this.done.add(m.done);
     });
   }
@@ -163,7 +165,32 @@ test('Redis stopped and restarted mid-stream: what was published meanwhile arriv
   t.deepEqual(local.got, expected);
   t.deepEqual(remote.got, expected, 'none lost, none twice, in order');
   t.deepEqual(b.states, ['up', 'down', 'up']);
+  t.deepEqual(a.states, ['up', 'down', 'up']);
+  t.deepEqual(a.errors, [], 'no error reported for each retry while down');
   for (const ws of [local, remote]) ws.terminate();
+});
+
+test('while Redis is down the queue is bounded: the oldest publications are dropped and reported, the rest arrive in order', async (t) => {
+  const redis = await startRedis(t);
+  const name = uniqueName();
+  // Room for about 20 of these publications (64 bytes of bookkeeping each besides the payload).
+  const [a, b] = [await Node.start(t, redis, name, 'sack', { QUEUE_LIMIT: '2000' }), await Node.start(t, redis, name)];
+  const remote = await client(b, ['feed']);
+  await redis.stop();
+  await a.reaches('down');
+  await a.publish('feed', named(0, 'feed', 1, 100));
+  await redis.start();
+  await a.reaches('up');
+  await settle([a], [remote]);
+  const got = remote.got.slice(0, -1).map((m) => Number(m.split('|')[2]));
+  const dropped = a.errors.map((e) => Number(/(\d+) oldest publications dropped/.exec(e)[1])).reduce((x, y) => x + y, 0);
+  t.true(got.length > 0 && dropped > 0, `${got.length} arrived, ${dropped} dropped`);
+  t.is(got.length + dropped, 100, 'every publication arrived or was reported dropped');
+  // What arrives: a batch the writer had already taken when Redis went away (the oldest), then the newest.
+  const firstGap = got.findIndex((n, i) => n !== i + 1);
+  t.deepEqual(got.slice(firstGap), Array.from({ length: got.length - firstGap }, (_, i) => 101 - got.length + firstGap + i), got.join(' '));
+  t.deepEqual(a.states, ['up', 'down', 'up']);
+  remote.terminate();
 });
 
 test('a process killed with SIGKILL does not disturb the others', async (t) => {

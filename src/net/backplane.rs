@@ -35,8 +35,10 @@ pub struct BackplaneConfig {
 
 /// How long one XREAD waits for entries; also how often a quiet reader notices its server stopped.
 const READ_BLOCK_MS: usize = 1000;
-/// Entries per XREAD, and publications per pipelined write.
+/// Entries per XREAD, and publications per pipelined write...
 const BATCH: usize = 512;
+/// ...unless their payloads pass this many bytes first (a batch in flight is held outside the queue's bound).
+const BATCH_BYTES: usize = 1024 * 1024;
 /// Counted against `queue_limit` per queued publication besides its payload.
 const ENTRY_OVERHEAD: usize = 64;
 const MIN_RETRY: Duration = Duration::from_millis(50);
@@ -58,8 +60,23 @@ struct Queue {
     entries: VecDeque<Outgoing>,
     bytes: usize,
     next_seq: u64,
-    /// Publications dropped since the queue last emptied (reported once per overflow).
+    /// Publications dropped for space since the writer last reported drops.
     dropped: u64,
+}
+
+impl Queue {
+    /// The oldest publications, up to a batch, out of the queue.
+    fn take_batch(&mut self) -> Vec<Outgoing> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while batch.len() < BATCH && bytes < BATCH_BYTES {
+            let Some(entry) = self.entries.pop_front() else { break };
+            self.bytes -= entry.payload.len() + ENTRY_OVERHEAD;
+            bytes += entry.payload.len();
+            batch.push(entry);
+        }
+        batch
+    }
 }
 
 pub struct Backplane {
@@ -70,6 +87,8 @@ pub struct Backplane {
     queue: Mutex<Queue>,
     queued: Notify,
     state: AtomicU8,
+    /// The last 'error' reported, so that a persisting one is not repeated at every retry.
+    last_error: Mutex<Option<String>>,
 }
 
 /// A stream entry from another server.
@@ -86,7 +105,7 @@ impl Backplane {
     pub fn new(config: BackplaneConfig) -> Self {
         use std::hash::{BuildHasher, RandomState};
         let origin = format!("{:016x}{:08x}", RandomState::new().hash_one(std::time::SystemTime::now()), std::process::id());
-        Backplane { key: format!("ferrows:{}", config.name), config, origin, queue: Mutex::default(), queued: Notify::new(), state: AtomicU8::new(UNKNOWN) }
+        Backplane { key: format!("ferrows:{}", config.name), config, origin, queue: Mutex::default(), queued: Notify::new(), state: AtomicU8::new(UNKNOWN), last_error: Mutex::new(None) }
     }
 
     /// Starts the writer and the reader; they end when the server stops.
@@ -94,7 +113,7 @@ impl Backplane {
         let Some(backplane) = server.backplane.clone() else { return };
         let client = match redis::Client::open(backplane.config.url.as_str()) {
             Ok(client) => client,
-            Err(e) => return backplane.report(server, DOWN, Some(format!("backplane: {e}"))),
+            Err(e) => return backplane.set_state(server, DOWN, Some(format!("backplane: {e}"))),
         };
         let config = ConnectionManagerConfig::new()
             .set_min_delay(Duration::from_millis(100))
@@ -109,7 +128,7 @@ impl Backplane {
             rt.spawn(async move {
                 let manager = match ConnectionManager::new_lazy_with_config(client, config) {
                     Ok(manager) => manager,
-                    Err(e) => return backplane.report(&server, DOWN, Some(format!("backplane: {e}"))),
+                    Err(e) => return backplane.set_state(&server, DOWN, Some(format!("backplane: {e}"))),
                 };
                 let run = async {
                     if reader { backplane.read(&server, manager).await } else { backplane.write(&server, manager).await }
@@ -146,57 +165,74 @@ impl Backplane {
         self.queued.notify_one();
     }
 
-    /// Tells the application about a change of state ('up'/'down') or an error that did not change it.
-    fn report(&self, server: &Server, state: u8, error: Option<String>) {
-        let changed = self.state.swap(state, Ordering::AcqRel) != state;
-        if server.is_closed() || (!changed && error.is_none()) {
+    /// Records the state; the application hears of each change ('up' or 'down', with the error behind a 'down').
+    fn set_state(&self, server: &Server, state: u8, error: Option<String>) {
+        if self.state.swap(state, Ordering::AcqRel) == state {
             return;
         }
-        let name = match (changed, state) {
-            (true, UP) => "up",
-            (true, _) => "down",
-            (false, _) => "error",
-        };
-        server.sink.deliver_one(Event::Backplane { state: name, error });
+        if state == UP {
+            *self.last_error.lock().unwrap() = None;
+        }
+        self.emit(server, if state == UP { "up" } else { "down" }, error);
+    }
+
+    /// An error that leaves the state as it is: reported once, not at every retry, until the next 'up'.
+    fn error(&self, server: &Server, message: String) {
+        let mut last = self.last_error.lock().unwrap();
+        if last.as_ref() == Some(&message) {
+            return;
+        }
+        *last = Some(message.clone());
+        drop(last);
+        self.emit(server, "error", Some(message));
+    }
+
+    fn emit(&self, server: &Server, state: &'static str, error: Option<String>) {
+        if !server.is_closed() {
+            server.sink.deliver_one(Event::Backplane { state, error });
+        }
     }
 
     /// A failed command: connection trouble makes the backplane 'down'; anything else is an 'error'.
     fn failed(&self, server: &Server, e: &RedisError) {
-        let connection = e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout();
-        let state = if connection { DOWN } else { self.state.load(Ordering::Acquire) };
-        self.report(server, state, Some(format!("backplane: {e}")));
+        let message = format!("backplane: {e}");
+        if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+            self.set_state(server, DOWN, Some(message));
+        } else {
+            self.error(server, message);
+        }
     }
 
-    /// Sends queued publications in order, many per round trip, until the server stops.
+    /// Sends queued publications in order, many per round trip, until the server stops. A batch leaves the
+    /// queue when the writer takes it and is retried until Redis confirms it: drops for space only ever hit
+    /// publications not yet taken, so the count reported is exact.
     async fn write(&self, server: &Server, mut redis: ConnectionManager) {
         let mut retry = MIN_RETRY;
+        let mut batch = Vec::new();
         loop {
             let notified = self.queued.notified();
-            let (batch, last_seq, dropped) = {
+            let dropped = {
                 let mut q = self.queue.lock().unwrap();
-                let mut pipe = redis::pipe();
-                for entry in q.entries.iter().take(BATCH) {
-                    pipe.add_command(self.xadd(entry)).ignore();
+                if batch.is_empty() {
+                    batch = q.take_batch();
                 }
-                (pipe, q.entries.iter().take(BATCH).last().map(|e| e.seq), std::mem::take(&mut q.dropped))
+                std::mem::take(&mut q.dropped)
             };
             if dropped > 0 {
-                let error = format!("backplane: Redis unreachable and the queue full, {dropped} oldest publications dropped");
-                self.report(server, self.state.load(Ordering::Acquire), Some(error));
+                self.error(server, format!("backplane: Redis unreachable and the queue full, {dropped} oldest publications dropped"));
             }
-            let Some(last_seq) = last_seq else {
+            if batch.is_empty() {
                 notified.await;
                 continue;
-            };
-            match batch.query_async::<()>(&mut redis).await {
+            }
+            let mut pipe = redis::pipe();
+            for entry in &batch {
+                pipe.add_command(self.xadd(entry)).ignore();
+            }
+            match pipe.query_async::<()>(&mut redis).await {
                 Ok(()) => {
                     retry = MIN_RETRY;
-                    let mut q = self.queue.lock().unwrap();
-                    // Entries dropped meanwhile for space are gone already; only the sent ones are left to remove.
-                    while q.entries.front().is_some_and(|e| e.seq <= last_seq) {
-                        let sent = q.entries.pop_front().expect("checked");
-                        q.bytes -= sent.payload.len() + ENTRY_OVERHEAD;
-                    }
+                    batch.clear();
                 }
                 Err(e) => {
                     self.failed(server, &e);
@@ -244,7 +280,7 @@ impl Backplane {
             match result {
                 Ok(()) => {
                     retry = MIN_RETRY;
-                    self.report(server, UP, None);
+                    self.set_state(server, UP, None);
                 }
                 Err(e) => {
                     self.failed(server, &e);
@@ -344,6 +380,26 @@ mod tests {
         assert_eq!(decode(&entry(&[("o", b"a"), ("s", b"x1"), ("d", b"x")])), None, "bad sequence number");
         assert_eq!(decode(&entry(&[("o", b"a"), ("s", b"1"), ("d", &[0xc3, 0x28])])), None, "text that is not UTF-8");
         assert_eq!(decode(&entry(&[("o", b"a"), ("s", b"1"), ("t", &[0xff]), ("d", b"x")])), None, "topic that is not UTF-8");
+    }
+
+    #[test]
+    fn a_batch_is_bounded_by_count_and_bytes() {
+        let mut q = Queue::default();
+        let mut push = |len: usize| {
+            q.entries.push_back(Outgoing { seq: q.next_seq, audience: Audience::Everyone, opcode: OP_TEXT, payload: Bytes::from(vec![b'x'; len]) });
+            q.next_seq += 1;
+            q.bytes += len + ENTRY_OVERHEAD;
+        };
+        (0..BATCH + 1).for_each(|_| push(1));
+        push(BATCH_BYTES);
+        push(1);
+        let seqs = |batch: Vec<Outgoing>| batch.iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(q.take_batch()), (0..BATCH as u64).collect::<Vec<_>>());
+        let big = BATCH as u64 + 1;
+        assert_eq!(seqs(q.take_batch()), [big - 1, big], "bytes: the batch ends with the entry that passed the bound");
+        assert_eq!(seqs(q.take_batch()), [big + 1]);
+        assert!(q.take_batch().is_empty());
+        assert_eq!(q.bytes, 0);
     }
 
     #[test]
