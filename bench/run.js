@@ -1,7 +1,7 @@
 'use strict';
 // Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
 // With two or more cores the server process is pinned to core 0 and the load generator to core 1.
-// Usage: npm run bench [-- --seconds 5 --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,broadcast,workers,topics]
+// Usage: npm run bench [-- --seconds 5 --inflight N --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,broadcast,workers,topics]
 // Broadcast and topics count deliveries (messages received by a client) per second. Topics runs two server
 // processes on a redis-server of its own (Debian's package).
 const { spawn, execFileSync } = require('child_process');
@@ -18,6 +18,8 @@ const option = (name, fallback) => {
 };
 const seconds = Number(option('seconds', 5));
 const only = option('only', '');
+// Overrides every scenario's messages in flight per connection (e.g. 1 for latency without queueing).
+const inflight = option('inflight', undefined);
 
 const WS_FACE = [
   { name: 'ferrows', script: 'examples/echo.js' },
@@ -122,7 +124,7 @@ function certificate() {
 
 function runLoad(loadgen, ports, s) {
   const urls = ports.flatMap((port) => ['--url', `${s.tls ? 'wss' : 'ws'}://127.0.0.1:${port}/`]);
-  const args = [...urls, '--conns', s.conns, '--size', s.size, '--inflight', s.inflight,
+  const args = [...urls, '--conns', s.conns, '--size', s.size, '--inflight', inflight ?? s.inflight,
     '--seconds', seconds, '--warmup', 1].map(String);
   if (s.binary) args.push('--binary');
   if (s.deflate) args.push('--deflate', '--json');
