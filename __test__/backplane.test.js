@@ -93,10 +93,10 @@ const from = (ws, publisher) => ws.got.filter((m) => m.startsWith(`${publisher}|
 /** What `ws` should have got of `sent` (a publisher's messages in order): its topics and broadcasts. */
 const meantFor = (ws, sent) => sent.filter((m) => ws.topics.includes(m.split('|')[1]) || m.split('|')[1] === '*');
 
-test('two processes: broadcast and publish reach exactly the right clients on both, in publication order', async (t) => {
+test('two processes (sack face, node-websocket-server face): broadcast and publish reach exactly the right clients on both, in order', async (t) => {
   const redis = await startRedis(t);
   const name = uniqueName();
-  const nodes = [await Node.start(t, redis, name), await Node.start(t, redis, name)];
+  const nodes = [await Node.start(t, redis, name), await Node.start(t, redis, name, 'nws')];
   const clients = [
     await client(nodes[0], ['room:1']), await client(nodes[0], ['room:2']), await client(nodes[0], []),
     await client(nodes[1], ['room:1']), await client(nodes[1], ['room:1', 'room:2']), await client(nodes[1], []),
