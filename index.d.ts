@@ -160,6 +160,7 @@ export interface Server {
   onrequest: Handler<(this: Server, ...args: any[]) => void>;
   onerror: Handler<(this: Server, ...args: any[]) => void>;
   onlowError: Handler<(this: Server, ...args: any[]) => void>;
+  onbackplane: Handler<(this: Server, state: BackplaneState, err?: Error) => void>;
 }
 
 export interface ServerConstructor {
