@@ -1,7 +1,7 @@
 'use strict';
 // Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
 // With two or more cores the server process is pinned to core 0 and the load generator to core 1.
-// Usage: npm run bench [-- --seconds 5 --inflight N --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,broadcast,workers,topics]
+// Usage: npm run bench [-- --seconds 5 --inflight N --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,broadcast,workers,topics,feed]
 // Broadcast and topics count deliveries (messages received by a client) per second. Topics runs two server
 // processes on a redis-server of its own (Debian's package).
 const { spawn, execFileSync } = require('child_process');
@@ -50,6 +50,15 @@ const SCENARIOS = [
   // client is published to the topic. Unpinned: the servers, Redis and the load generator share both cores.
   {
     id: 'topics', name: 'publish 32 B to a topic, 2 procs x 500', conns: 1000, size: 32, inflight: 64, broadcast: true,
+    processes: 2, redis: true, unpinned: true,
+    servers: [
+      { name: 'ferrows', script: 'bench/ferrows-topic.js' },
+      { name: 'ws', script: 'bench/ws-redis-topic.js' },
+    ],
+  },
+  // The same two processes with one client each: publications per second through the backplane (deliveries/2).
+  {
+    id: 'feed', name: 'publish 32 B, 2 procs x 1 client', conns: 2, size: 32, inflight: 256, broadcast: true,
     processes: 2, redis: true, unpinned: true,
     servers: [
       { name: 'ferrows', script: 'bench/ferrows-topic.js' },

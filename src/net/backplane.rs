@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use redis::streams::StreamRangeReply;
 use redis::{RedisError, Value};
 use tokio::sync::Notify;
 
@@ -268,11 +268,11 @@ impl Backplane {
                     .query_async::<StreamRangeReply>(&mut redis).await
                     .map(|r| { last_id = Some(r.ids.first().map_or_else(|| "0-0".to_string(), |e| e.id.clone())); }),
                 Some(from) => redis::cmd("XREAD").arg("COUNT").arg(BATCH).arg("BLOCK").arg(READ_BLOCK_MS).arg("STREAMS").arg(&self.key).arg(from)
-                    .query_async::<Option<StreamReadReply>>(&mut redis).await
+                    .query_async::<Value>(&mut redis).await
                     .map(|reply| {
-                        let entries: Vec<StreamId> = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect();
-                        if let Some(last) = entries.last() {
-                            last_id = Some(last.id.clone());
+                        let entries = stream_entries(reply);
+                        if let Some((last, _)) = entries.last() {
+                            last_id = Some(last.clone());
                         }
                         self.deliver(server, entries, &mut seen);
                     }),
@@ -292,9 +292,9 @@ impl Backplane {
     }
 
     /// Hands a batch of entries to the local connections: one write per connection for the whole batch.
-    fn deliver(&self, server: &Server, entries: Vec<StreamId>, seen: &mut Seen) {
+    fn deliver(&self, server: &Server, entries: Vec<(String, Vec<Value>)>, seen: &mut Seen) {
         let mut touched = HashMap::new();
-        for incoming in entries.iter().filter_map(decode) {
+        for incoming in entries.into_iter().filter_map(|(_, fields)| decode(fields)) {
             if incoming.origin == self.origin || !seen.first_time(&incoming.origin, incoming.seq) {
                 continue;
             }
@@ -329,27 +329,65 @@ impl Seen {
     }
 }
 
-/// Reads an entry written by `Backplane::xadd`; None for anything else found in the stream.
-fn decode(entry: &StreamId) -> Option<Incoming> {
-    let field = |name: &str| match entry.map.get(name) {
-        Some(Value::BulkString(bytes)) => Some(bytes.as_slice()),
-        Some(Value::SimpleString(s)) => Some(s.as_bytes()),
-        _ => None,
+/// The entries of an XREAD reply as (id, fields), read straight from the reply (no map per entry, no copies).
+fn stream_entries(reply: Value) -> Vec<(String, Vec<Value>)> {
+    let streams: Vec<Value> = match reply {
+        // [[key, entries], ...]; Nil when nothing came within the block time.
+        Value::Array(streams) => streams.into_iter().filter_map(|s| into_array(s).filter(|kv| kv.len() == 2)?.pop()).collect(),
+        Value::Map(streams) => streams.into_iter().map(|(_, entries)| entries).collect(),
+        _ => Vec::new(),
     };
-    let text = |name: &str| field(name).and_then(|b| std::str::from_utf8(b).ok());
-    let payload = field("d")?.to_vec();
-    let binary = field("b").is_some();
+    streams
+        .into_iter()
+        .flat_map(|entries| into_array(entries).unwrap_or_default())
+        .filter_map(|entry| {
+            // [id, [field, value, field, value, ...]]
+            let mut pair = into_array(entry).filter(|p| p.len() == 2)?;
+            let fields = into_array(pair.pop()?)?;
+            let id = String::from_utf8(into_bytes(pair.pop()?)?).ok()?;
+            Some((id, fields))
+        })
+        .collect()
+}
+
+fn into_array(value: Value) -> Option<Vec<Value>> {
+    match value {
+        Value::Array(items) => Some(items),
+        _ => None,
+    }
+}
+
+fn into_bytes(value: Value) -> Option<Vec<u8>> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        _ => None,
+    }
+}
+
+/// Reads the fields of an entry written by `Backplane::xadd`; None for anything else found in the stream.
+fn decode(fields: Vec<Value>) -> Option<Incoming> {
+    let (mut origin, mut seq, mut topic, mut binary, mut payload) = (None, None, None, false, None);
+    let mut fields = fields.into_iter();
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        let value = into_bytes(value)?;
+        match &into_bytes(name)?[..] {
+            b"o" => origin = Some(String::from_utf8(value).ok()?),
+            b"s" => seq = Some(std::str::from_utf8(&value).ok()?.parse().ok()?),
+            b"t" => topic = Some(Arc::<str>::from(std::str::from_utf8(&value).ok()?)),
+            b"b" => binary = true,
+            b"d" => payload = Some(value),
+            _ => {}
+        }
+    }
+    let payload = payload?;
     if !binary && simdutf8::basic::from_utf8(&payload).is_err() {
         return None;
     }
     Some(Incoming {
-        origin: text("o")?.to_string(),
-        seq: text("s")?.parse().ok()?,
-        audience: match text("t") {
-            Some(topic) => Audience::Topic(Arc::from(topic)),
-            None if field("t").is_some() => return None,
-            None => Audience::Everyone,
-        },
+        origin: origin?,
+        seq: seq?,
+        audience: topic.map_or(Audience::Everyone, Audience::Topic),
         opcode: if binary { OP_BINARY } else { OP_TEXT },
         payload,
     })
@@ -359,27 +397,40 @@ fn decode(entry: &StreamId) -> Option<Incoming> {
 mod tests {
     use super::*;
 
-    fn entry(fields: &[(&str, &[u8])]) -> StreamId {
-        StreamId { id: "1-0".into(), map: fields.iter().map(|(k, v)| (k.to_string(), Value::BulkString(v.to_vec()))).collect(), ..Default::default() }
+    fn entry(fields: &[(&str, &[u8])]) -> Vec<Value> {
+        fields.iter().flat_map(|(k, v)| [Value::BulkString(k.as_bytes().to_vec()), Value::BulkString(v.to_vec())]).collect()
     }
 
     #[test]
     fn decodes_what_xadd_writes() {
         let topic = entry(&[("o", b"abc"), ("s", b"7"), ("t", b"room:42"), ("d", b"hello")]);
         assert_eq!(
-            decode(&topic),
+            decode(topic),
             Some(Incoming { origin: "abc".into(), seq: 7, audience: Audience::Topic(Arc::from("room:42")), opcode: OP_TEXT, payload: b"hello".to_vec() })
         );
         let everyone = entry(&[("o", b"abc"), ("s", b"8"), ("b", b"1"), ("d", &[0xff, 0])]);
-        assert_eq!(decode(&everyone).map(|i| (i.audience, i.opcode)), Some((Audience::Everyone, OP_BINARY)));
+        assert_eq!(decode(everyone).map(|i| (i.audience, i.opcode)), Some((Audience::Everyone, OP_BINARY)));
+    }
+
+    #[test]
+    fn reads_the_entries_of_an_xread_reply() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let entry = |id: &str, fields: Vec<Value>| Value::Array(vec![bulk(id), Value::Array(fields)]);
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk("ferrows:x"),
+            Value::Array(vec![entry("1-0", vec![bulk("o"), bulk("a")]), entry("2-0", vec![]), Value::Nil]),
+        ])]);
+        let entries = stream_entries(reply);
+        assert_eq!(entries.iter().map(|(id, f)| (id.as_str(), f.len())).collect::<Vec<_>>(), [("1-0", 2), ("2-0", 0)]);
+        assert!(stream_entries(Value::Nil).is_empty(), "nothing within the block time");
     }
 
     #[test]
     fn refuses_foreign_or_broken_entries() {
-        assert_eq!(decode(&entry(&[("d", b"x")])), None, "no origin");
-        assert_eq!(decode(&entry(&[("o", b"a"), ("s", b"x1"), ("d", b"x")])), None, "bad sequence number");
-        assert_eq!(decode(&entry(&[("o", b"a"), ("s", b"1"), ("d", &[0xc3, 0x28])])), None, "text that is not UTF-8");
-        assert_eq!(decode(&entry(&[("o", b"a"), ("s", b"1"), ("t", &[0xff]), ("d", b"x")])), None, "topic that is not UTF-8");
+        assert_eq!(decode(entry(&[("d", b"x")])), None, "no origin");
+        assert_eq!(decode(entry(&[("o", b"a"), ("s", b"x1"), ("d", b"x")])), None, "bad sequence number");
+        assert_eq!(decode(entry(&[("o", b"a"), ("s", b"1"), ("d", &[0xc3, 0x28])])), None, "text that is not UTF-8");
+        assert_eq!(decode(entry(&[("o", b"a"), ("s", b"1"), ("t", &[0xff]), ("d", b"x")])), None, "topic that is not UTF-8");
     }
 
     #[test]
