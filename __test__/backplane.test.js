@@ -5,6 +5,7 @@ const test = require('ava');
 const path = require('path');
 const { fork } = require('child_process');
 const { startRedis, freePort } = require('./redis.js');
+const { selfSignedEndEntity } = require('./certs.js');
 const { WebSocket, once } = require('./helpers.js');
 const { WebSocket: Ferrows } = require('..');
 
@@ -190,6 +191,26 @@ test('while Redis is down the queue is bounded: the oldest publications are drop
   const firstGap = got.findIndex((n, i) => n !== i + 1);
   t.deepEqual(got.slice(firstGap), Array.from({ length: got.length - firstGap }, (_, i) => 101 - got.length + firstGap + i), got.join(' '));
   t.deepEqual(a.states, ['up', 'down', 'up']);
+  remote.terminate();
+});
+
+test('rediss://: two processes reach Redis over TLS, trusting its certificate through SSL_CERT_FILE', async (t) => {
+  const { base } = selfSignedEndEntity('127.0.0.1');
+  const redis = await startRedis(t, { port: await freePort(), cert: `${base}.crt`, key: `${base}.key` });
+  const name = uniqueName();
+  const trust = { SSL_CERT_FILE: `${base}.crt` };
+  const [a, b] = [await Node.start(t, redis, name, 'sack', trust), await Node.start(t, redis, name, 'sack', trust)];
+  const remote = await client(b, ['secure']);
+  await a.publish('secure', named(0, 'secure', 1, 20));
+  await settle([a], [remote]);
+  t.deepEqual(remote.got, [...named(0, 'secure', 1, 20), 'end|0']);
+
+  // Without the certificate trusted, the connection is refused and the process reports why.
+  const untrusted = new Node(fork(FIXTURE, [], { env: { ...process.env, REDIS_URL: redis.url, BACKPLANE: name } }));
+  t.teardown(() => untrusted.kill('SIGKILL'));
+  const [state, error] = await new Promise((resolve) => untrusted.child.on('message', (m) => m.backplane && resolve([m.backplane, m.error])));
+  t.is(state, 'down');
+  t.regex(error, /certificate/);
   remote.terminate();
 });
 

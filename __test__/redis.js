@@ -30,14 +30,20 @@ async function answers(port, ms = 5000) {
 }
 
 class Redis {
-  constructor(port) {
+  /** With `tls` ({ port, cert, key }: a port and PEM files), clients use TLS on that port (`url` is rediss://). */
+  constructor(port, tls) {
     this.port = port;
-    this.url = `redis://127.0.0.1:${port}`;
+    this.tls = tls;
+    this.url = tls ? `rediss://127.0.0.1:${tls.port}` : `redis://127.0.0.1:${port}`;
     this.process = null;
   }
 
   async start() {
-    this.process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+    if (this.tls) {
+      args.push('--tls-port', String(this.tls.port), '--tls-cert-file', this.tls.cert, '--tls-key-file', this.tls.key, '--tls-auth-clients', 'no');
+    }
+    this.process = spawn('redis-server', args, { stdio: 'ignore' });
     const failed = new Promise((_, reject) => this.process.once('error', (err) => reject(new Error(`cannot run redis-server (install Debian's redis-server): ${err.message}`))));
     await Promise.race([answers(this.port), failed]);
   }
@@ -52,9 +58,9 @@ class Redis {
   }
 }
 
-/** A running redis-server on a free port, stopped when the test `t` ends. */
-async function startRedis(t) {
-  const redis = new Redis(await freePort());
+/** A running redis-server on a free port, stopped when the test `t` ends (see Redis for `tls`). */
+async function startRedis(t, tls) {
+  const redis = new Redis(await freePort(), tls);
   t.teardown(() => redis.stop());
   await redis.start();
   return redis;
