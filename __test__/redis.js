@@ -1,6 +1,6 @@
 'use strict';
-// A real redis-server (Debian's package) for the backplane tests: its own instance on a free loopback port, no
-// persistence, stopped when the test ends.
+// A real redis-server (Debian's package) for the backplane tests and the topic benchmarks: its own instance on a
+// free loopback port, no persistence, stopped when the test (or benchmark run) ends.
 const { spawn } = require('child_process');
 const net = require('net');
 
