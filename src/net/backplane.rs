@@ -33,7 +33,7 @@ pub struct BackplaneConfig {
     pub queue_limit: usize,
 }
 
-/// How long one XREAD waits for entries; also how often a quiet reader notices its server stopped.
+/// How long one XREAD waits for entries before it asks again (each answer also confirms Redis is up).
 const READ_BLOCK_MS: usize = 1000;
 /// Entries per XREAD, and publications per pipelined write...
 const BATCH: usize = 512;
