@@ -219,7 +219,8 @@ impl Backplane {
                 std::mem::take(&mut q.dropped)
             };
             if dropped > 0 {
-                self.error(server, format!("backplane: Redis unreachable and the queue full, {dropped} oldest publications dropped"));
+                // Every drop is reported (not deduplicated like other errors): the counts add up to what was lost.
+                self.emit(server, "error", Some(format!("backplane: Redis unreachable or behind and the queue full, {dropped} oldest publications dropped")));
             }
             if batch.is_empty() {
                 notified.await;
