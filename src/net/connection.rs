@@ -18,11 +18,11 @@ use super::runtime::runtime;
 use super::route::Route;
 use super::{Event, Sink};
 use crate::protocol::close::{ABNORMAL, GOING_AWAY, MESSAGE_TOO_BIG};
-use crate::protocol::frame::{apply_mask, encode_header, OP_PONG};
+use crate::protocol::frame::OP_PONG;
 use crate::protocol::deflate::{self, Deflater, Negotiated};
 use crate::protocol::handshake::{self, Request, Upgrade};
 use crate::protocol::receiver::{Message, Receiver};
-use crate::protocol::sender::encode_close;
+use crate::protocol::sender::{encode_close, encode_frame_with};
 use crate::protocol::ProtocolError;
 
 pub const CONNECTING: u8 = 0;
@@ -259,23 +259,11 @@ impl Conn {
                     let count = payload.len().div_ceil(limit);
                     for (i, piece) in payload.chunks(limit).enumerate() {
                         let kind = if i == 0 { opcode } else { crate::protocol::frame::OP_CONTINUATION };
-                        encode_header(buf, i + 1 == count, false, kind, piece.len(), mask);
-                        let start = buf.len();
-                        buf.extend_from_slice(piece);
-                        if let Some(m) = mask {
-                            apply_mask(&mut buf[start..], m, 0);
-                        }
+                        encode_frame_with(buf, i + 1 == count, false, kind, piece.len(), mask, |b| b.extend_from_slice(piece));
                     }
                 })
             }
-            _ => self.outbox.push(|buf| {
-                encode_header(buf, true, false, opcode, len, mask);
-                let start = buf.len();
-                write(buf);
-                if let Some(m) = mask {
-                    apply_mask(&mut buf[start..], m, 0);
-                }
-            }),
+            _ => self.outbox.push(|buf| encode_frame_with(buf, true, false, opcode, len, mask, write)),
         }
     }
 
@@ -303,14 +291,7 @@ impl Conn {
             let mut scratch = scratch.borrow_mut();
             scratch.clear();
             deflater.compress(data, &mut scratch);
-            self.outbox.push(|buf| {
-                encode_header(buf, true, true, opcode, scratch.len(), mask);
-                let start = buf.len();
-                buf.extend_from_slice(&scratch);
-                if let Some(m) = mask {
-                    apply_mask(&mut buf[start..], m, 0);
-                }
-            })
+            self.outbox.push(|buf| encode_frame_with(buf, true, true, opcode, scratch.len(), mask, |b| b.extend_from_slice(&scratch)))
         })
     }
 

@@ -148,11 +148,18 @@ fn write_some(q: &mut Queue, socket: &Socket) -> io::Result<bool> {
         let sent = if q.chunks.is_empty() {
             socket.send(&q.buf)
         } else {
-            let mut slices: Vec<IoSlice> = q.chunks.iter().take(MAX_SLICES).map(|c| IoSlice::new(c)).collect();
-            if slices.len() < MAX_SLICES && !q.buf.is_empty() {
-                slices.push(IoSlice::new(&q.buf));
+            // On the stack: a broadcast makes one such write per connection.
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut n = 0;
+            for chunk in q.chunks.iter().take(MAX_SLICES) {
+                slices[n] = IoSlice::new(chunk);
+                n += 1;
             }
-            socket.send_vectored(&slices)
+            if n < MAX_SLICES && !q.buf.is_empty() {
+                slices[n] = IoSlice::new(&q.buf);
+                n += 1;
+            }
+            socket.send_vectored(&slices[..n])
         };
         match sent {
             Ok((taken, blocked)) => {

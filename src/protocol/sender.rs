@@ -6,9 +6,15 @@ use super::frame::{apply_mask, encode_header, OP_CLOSE};
 
 /// Appends one complete frame carrying `payload`; `mask` is only for servers configured to mask (sack's option).
 pub fn encode_frame(out: &mut BytesMut, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) {
-    encode_header(out, true, false, opcode, payload.len(), mask);
+    encode_frame_with(out, true, false, opcode, payload.len(), mask, |buf| buf.extend_from_slice(payload));
+}
+
+/// Appends one frame whose payload `write` appends (exactly `len` bytes, e.g. straight from a JavaScript
+/// string, with no copy in between), masking it when `mask` is given.
+pub fn encode_frame_with(out: &mut BytesMut, fin: bool, rsv1: bool, opcode: u8, len: usize, mask: Option<[u8; 4]>, write: impl FnOnce(&mut BytesMut)) {
+    encode_header(out, fin, rsv1, opcode, len, mask);
     let start = out.len();
-    out.extend_from_slice(payload);
+    write(out);
     if let Some(m) = mask {
         apply_mask(&mut out[start..], m, 0);
     }
