@@ -5,6 +5,7 @@ const cluster = require('cluster');
 const { native, register, unregister, KIND } = require('./lib/pump.js');
 const { handleRequest, splitTarget, headersObject, socketInfo } = require('./lib/http.js');
 const { isValidStatusCode } = require('./lib/codes.js');
+const { asPayload } = require('./lib/payload.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics } = require('./lib/topics.js');
 
 const readyStates = Object.freeze({ INITIALIZING: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, LISTENING: 4 });
@@ -181,8 +182,7 @@ class Connection {
   send(data) {
     this._usable();
     if (this._closed) throw new Error('Connection has already been closed.');
-    if (typeof data !== 'string' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) data = String(data);
-    this._native.send(data);
+    this._native.send(asPayload(data));
   }
 
   ping(data) {

@@ -3,6 +3,7 @@
 // exchange. They carry sack's fields and the Node `http` names people reach for; framing, keep-alive and
 // limits are handled natively.
 const { EventEmitter } = require('events');
+const { asPayload } = require('./payload.js');
 
 const HEADERS_SENT = 'Headers have already been set; cannot change resulting status or headers';
 
@@ -68,11 +69,6 @@ function byteLength(chunk) {
   return typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
 }
 
-function asChunk(chunk) {
-  if (typeof chunk === 'string' || chunk instanceof ArrayBuffer || ArrayBuffer.isView(chunk)) return chunk;
-  return String(chunk);
-}
-
 class HttpResponse extends EventEmitter {
   constructor(exchange) {
     super();
@@ -133,7 +129,7 @@ class HttpResponse extends EventEmitter {
     if (typeof encoding === 'function') cb = encoding;
     if (this.finished) throw new Error('write after end');
     this._sendHead(undefined);
-    if (chunk !== undefined && chunk !== null) this._exchange.write(asChunk(chunk));
+    if (chunk !== undefined && chunk !== null) this._exchange.write(asPayload(chunk));
     if (cb) process.nextTick(cb);
     return true;
   }
@@ -147,7 +143,7 @@ class HttpResponse extends EventEmitter {
       this.statusCode = chunk;
       chunk = undefined;
     }
-    const data = chunk === undefined || chunk === null ? undefined : asChunk(chunk);
+    const data = chunk === undefined || chunk === null ? undefined : asPayload(chunk);
     this._sendHead(data === undefined ? 0 : byteLength(data));
     if (data !== undefined) this._exchange.write(data);
     this._exchange.end();

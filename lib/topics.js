@@ -2,6 +2,8 @@
 // Topics and the Redis backplane, the same in every face: option checks, and the methods each face's server and
 // connection classes get (their native object is `this._native`). Membership and fan-out are native.
 
+const { asPayload } = require('./payload.js');
+
 const MAX_TOPIC_BYTES = 256;
 
 function checkTopic(topic) {
@@ -9,12 +11,6 @@ function checkTopic(topic) {
     throw new TypeError(`A topic must be a non-empty string of at most ${MAX_TOPIC_BYTES} bytes`);
   }
   return topic;
-}
-
-/** A message as the native side takes it: a string (text) or bytes (binary); anything else as its string. */
-function messageData(data) {
-  if (typeof data === 'string' || ArrayBuffer.isView(data) || data instanceof ArrayBuffer) return data;
-  return String(data);
 }
 
 function positiveInteger(value, name) {
@@ -66,11 +62,11 @@ function addConnectionTopics(proto, nativeOf = ownNative) {
 function addServerTopics(proto, report, { broadcast = true, nativeOf = ownNative } = {}) {
   proto.publish = function publish(topic, data) {
     checkTopic(topic);
-    return nativeOf(this)?.publish(topic, messageData(data)) ?? NOTHING_SENT;
+    return nativeOf(this)?.publish(topic, asPayload(data)) ?? NOTHING_SENT;
   };
   if (broadcast) {
     proto.broadcast = function broadcast(data) {
-      return nativeOf(this)?.broadcast(messageData(data)) ?? NOTHING_SENT;
+      return nativeOf(this)?.broadcast(asPayload(data)) ?? NOTHING_SENT;
     };
   }
   if (report) proto._onBackplane = function onBackplane([state, message]) {
@@ -83,4 +79,4 @@ function emitBackplane(state, err) {
   this.emit('backplane', state, err);
 }
 
-module.exports = { checkTopic, messageData, backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane };
+module.exports = { checkTopic, backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane };
