@@ -64,14 +64,38 @@ struct Queue {
     dropped: u64,
 }
 
+impl Outgoing {
+    /// What it counts against `queue_limit`.
+    fn cost(&self) -> usize {
+        self.payload.len() + ENTRY_OVERHEAD
+    }
+}
+
 impl Queue {
+    /// Appends a publication, then drops the oldest waiting ones (never the newest) while over `limit` bytes.
+    fn push(&mut self, audience: Audience, opcode: u8, payload: Bytes, limit: usize) {
+        let entry = Outgoing { seq: self.next_seq, audience, opcode, payload };
+        self.next_seq += 1;
+        self.bytes += entry.cost();
+        self.entries.push_back(entry);
+        while self.bytes > limit && self.entries.len() > 1 {
+            self.pop();
+            self.dropped += 1;
+        }
+    }
+
+    fn pop(&mut self) -> Option<Outgoing> {
+        let entry = self.entries.pop_front()?;
+        self.bytes -= entry.cost();
+        Some(entry)
+    }
+
     /// The oldest publications, up to a batch, out of the queue.
     fn take_batch(&mut self) -> Vec<Outgoing> {
         let mut batch = Vec::new();
         let mut bytes = 0;
         while batch.len() < BATCH && bytes < BATCH_BYTES {
-            let Some(entry) = self.entries.pop_front() else { break };
-            self.bytes -= entry.payload.len() + ENTRY_OVERHEAD;
+            let Some(entry) = self.pop() else { break };
             bytes += entry.payload.len();
             batch.push(entry);
         }
@@ -151,17 +175,7 @@ impl Backplane {
 
     /// Queues a publication for the other servers (local subscribers already have it).
     pub fn enqueue(&self, audience: Audience, opcode: u8, payload: Bytes) {
-        let mut q = self.queue.lock().unwrap();
-        let seq = q.next_seq;
-        q.next_seq += 1;
-        q.bytes += payload.len() + ENTRY_OVERHEAD;
-        q.entries.push_back(Outgoing { seq, audience, opcode, payload });
-        while q.bytes > self.config.queue_limit && q.entries.len() > 1 {
-            let old = q.entries.pop_front().expect("more than one entry");
-            q.bytes -= old.payload.len() + ENTRY_OVERHEAD;
-            q.dropped += 1;
-        }
-        drop(q);
+        self.queue.lock().unwrap().push(audience, opcode, payload, self.config.queue_limit);
         self.queued.notify_one();
     }
 
@@ -437,11 +451,7 @@ mod tests {
     #[test]
     fn a_batch_is_bounded_by_count_and_bytes() {
         let mut q = Queue::default();
-        let mut push = |len: usize| {
-            q.entries.push_back(Outgoing { seq: q.next_seq, audience: Audience::Everyone, opcode: OP_TEXT, payload: Bytes::from(vec![b'x'; len]) });
-            q.next_seq += 1;
-            q.bytes += len + ENTRY_OVERHEAD;
-        };
+        let mut push = |len: usize| q.push(Audience::Everyone, OP_TEXT, Bytes::from(vec![b'x'; len]), usize::MAX);
         (0..BATCH + 1).for_each(|_| push(1));
         push(BATCH_BYTES);
         push(1);
@@ -452,6 +462,17 @@ mod tests {
         assert_eq!(seqs(q.take_batch()), [big + 1]);
         assert!(q.take_batch().is_empty());
         assert_eq!(q.bytes, 0);
+    }
+
+    #[test]
+    fn over_the_limit_the_oldest_are_dropped_never_the_newest() {
+        let mut q = Queue::default();
+        for _ in 0..5 {
+            q.push(Audience::Everyone, OP_TEXT, Bytes::from_static(b"0123456789"), 3 * (10 + ENTRY_OVERHEAD));
+        }
+        assert_eq!((q.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), q.dropped), (vec![2, 3, 4], 2));
+        q.push(Audience::Everyone, OP_TEXT, Bytes::from(vec![0; 1000]), 100);
+        assert_eq!((q.entries.iter().map(|e| e.seq).collect::<Vec<_>>(), q.dropped), (vec![5], 5), "alone over the limit, the newest stays");
     }
 
     #[test]
