@@ -34,7 +34,7 @@ pub fn encode_close(out: &mut BytesMut, code: u16, reason: &[u8], mask: Option<[
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::frame::{decode_header, OP_TEXT};
+    use crate::protocol::frame::{apply_mask, decode_header, OP_TEXT};
 
     #[test]
     fn frames_back_to_back() {
@@ -45,6 +45,18 @@ mod tests {
         let (h, n) = decode_header(&out[4..]).unwrap().unwrap();
         assert_eq!((h.opcode, h.payload_len, n), (OP_CLOSE, 6, 2));
         assert_eq!(&out[6..8], &1000u16.to_be_bytes());
+    }
+
+    #[test]
+    fn a_masked_frame_carries_its_key_and_unmasks_to_the_payload() {
+        let mut out = BytesMut::new();
+        let key = [1, 2, 3, 4];
+        encode_frame_with(&mut out, false, true, OP_TEXT, 5, Some(key), |b| b.extend_from_slice(b"hello"));
+        let (h, n) = decode_header(&out).unwrap().unwrap();
+        assert_eq!((h.fin, h.rsv1(), h.opcode, h.mask, h.payload_len), (false, true, OP_TEXT, Some(key), 5));
+        let mut payload = out[n..].to_vec();
+        apply_mask(&mut payload, key, 0);
+        assert_eq!(payload, b"hello");
     }
 
     #[test]
