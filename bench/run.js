@@ -95,7 +95,8 @@ function hasTaskset() {
 const onCore = (core, cmd, args) => (pinned ? ['taskset', ['-c', String(core), cmd, ...args]] : [cmd, args]);
 
 function buildLoadgen() {
-  execFileSync('cargo', ['build', '--release', '--quiet', '-p', 'ferrows-loadgen'], { cwd: root, stdio: 'inherit' });
+  execFileSync('cargo', ['build', '--release', '--quiet', '--manifest-path', 'bench/loadgen/Cargo.toml', '--target-dir', 'target'],
+    { cwd: root, stdio: 'inherit' });
   return path.join(root, 'target', 'release', 'ferrows-loadgen');
 }
 

@@ -3,7 +3,7 @@
 // connections here by slot; one `dispatch` call receives every event that was waiting, as a flat array
 // [slot << KIND_BITS | kind, payload, ...], and hands each to its target's handler method.
 
-const native = require('../native.js');
+const native = require('./addon.js').loadAddon();
 
 // Must match KIND_BITS and the KIND_* constants in src/binding/pump.rs.
 const KIND_BITS = 5;
