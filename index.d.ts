@@ -36,8 +36,12 @@ export interface ServerOptions {
   closeTimeout?: number;
   /** Largest plain HTTP request body accepted, in bytes (default 1 MiB; 413 above). */
   maxBodySize?: number;
-  /** A connection with more than this many bytes queued is skipped by broadcast() and publish() (default 1 MiB). */
+  /** A connection with more than this many bytes queued is skipped by broadcast() and publish() (default: maxBackpressure). */
   broadcastLimit?: number;
+  /** A connection with more than this many bytes queued is not read until half of it drained (default 1 MiB). */
+  maxBackpressure?: number;
+  /** Close such a connection with 1008 instead of pausing it (default false). */
+  closeOnBackpressureLimit?: boolean;
   /** Share the port with other processes (SO_REUSEPORT); default: true in node:cluster workers. */
   reusePort?: boolean;
   /** broadcast() and publish() reach the servers of every process naming the same backplane, over Redis. */

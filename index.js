@@ -37,7 +37,8 @@ function parseServerArgs(args) {
     ['perMessageDeflateAllow', 'boolean'], ['maxPayload', 'number'],
     ['maxReceivedFrameSize', 'number'], ['maxReceivedMessageSize', 'number'], ['noDelay', 'boolean'],
     ['threads', 'integer'], ['handshakeTimeout', 'integer'], ['closeTimeout', 'integer'], ['maxBodySize', 'integer'],
-    ['broadcastLimit', 'integer'], ['reusePort', 'boolean'],
+    ['broadcastLimit', 'integer'], ['maxBackpressure', 'integer'], ['closeOnBackpressureLimit', 'boolean'],
+    ['reusePort', 'boolean'],
     ['cert', 'pem'], ['key', 'pem'], ['ca', 'pem'], ['passphrase', 'string'], ['host', 'string'], ['hosts', 'array'],
   ]) typeCheck(options, name, type);
   let address = options.address ?? '::';
@@ -58,6 +59,7 @@ function parseServerArgs(args) {
       maxBodyBytes: options.maxBodySize,
       tls: tlsOptions(options),
       broadcastLimit: options.broadcastLimit,
+      maxBackpressure: options.maxBackpressure, closeOnBackpressureLimit: options.closeOnBackpressureLimit,
       backplane: backplaneOptions(options.backplane),
       // node:cluster workers share the port, as Node's own servers do in them.
       reusePort: options.reusePort ?? cluster.isWorker,

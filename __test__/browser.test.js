@@ -4,33 +4,16 @@ const test = require('ava');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
+const { startEcho } = require('./helpers.js');
 
 // Debian's package, which `npm test`'s pretest step installs when it is missing.
 const CHROMIUM = '/usr/bin/chromium';
-
-function startEcho() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(__dirname, '..', 'examples', 'echo.js')], {
-      env: { ...process.env, HOST: '127.0.0.1', PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const timer = setTimeout(() => reject(new Error('echo example did not start')), 10000);
-    child.stdout.on('data', (chunk) => {
-      const match = /listening ws:\/\/127\.0\.0\.1:(\d+)\//.exec(String(chunk));
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(match[1]) });
-      }
-    });
-  });
-}
 
 test('the demo page connects and shows the echo of a typed message', async (t) => {
   t.timeout(60000);
   t.true(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium`);
   const { chromium } = require('playwright-core');
-  const { child, port } = await startEcho();
-  t.teardown(() => child.kill());
+  const { port } = await startEcho(t);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',

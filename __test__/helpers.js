@@ -1,5 +1,8 @@
 'use strict';
 // Shared by the tests: a server on a free loopback port, and a real `ws` client with every wait bounded.
+const { spawn } = require('child_process');
+const fs = require('fs');
+const path = require('path');
 const WebSocket = require('ws');
 const { WebSocket: Ferrows } = require('..');
 
@@ -65,4 +68,34 @@ function closeServer(server) {
   });
 }
 
-module.exports = { startServer, once, connect, messages, ask, closeServer, WebSocket };
+/**
+ * `npm start`'s echo server (examples/echo.js) in a process of its own on a free port, killed when the test `t`
+ * ends; with `openFiles`, under that descriptor limit (`ulimit -n`).
+ */
+function startEcho(t, { openFiles, env = {} } = {}) {
+  const script = path.join(__dirname, '..', 'examples', 'echo.js');
+  const limit = openFiles ? `ulimit -n ${openFiles} && ` : '';
+  const child = spawn('sh', ['-c', `${limit}exec "${process.execPath}" "${script}"`], {
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('echo example did not start')), 10000);
+    child.stdout.on('data', (chunk) => {
+      const match = /listening ws:\/\/127\.0\.0\.1:(\d+)\//.exec(String(chunk));
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(match[1]) });
+      }
+    });
+  });
+}
+
+/** A process's resident memory now and at its peak, in bytes, from /proc. */
+function memoryOf(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)[1]) * 1024;
+  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+}
+
+module.exports = { startEcho, memoryOf, startServer, once, connect, messages, ask, closeServer, WebSocket };

@@ -80,6 +80,7 @@ class Server extends EventEmitter {
     this._wss = new WebSocketServer({
       noServer: true,
       backplane: this.options.backplane,
+      maxBackpressure: this.options.maxBackpressure, closeOnBackpressureLimit: this.options.closeOnBackpressureLimit,
       verifyClient: origins ? (info) => origins.includes('*') || origins.includes(info.origin) : null,
       handleProtocols: (offered) => (subprotocols ? subprotocols.find((p) => offered.has(p)) || false : false),
     });

@@ -255,6 +255,7 @@ class WebSocketServer extends EventEmitter {
         address: '::', port: 0, maxPayload: this.config.maxReceivedMessageSize, closeTimeout: this.config.closeTimeout,
         noDelay: this.config.disableNagleAlgorithm, autoPong: false, badVersionStatus: 426,
         backplane: backplaneOptions(this.config.backplane),
+        maxBackpressure: this.config.maxBackpressure, closeOnBackpressureLimit: this.config.closeOnBackpressureLimit,
         maxFrame: this.config.maxReceivedFrameSize,
         tcpKeepalive: this.config.keepalive && this.config.useNativeKeepalive ? this.config.keepaliveInterval : undefined,
         fragmentThreshold: this.config.fragmentOutgoingMessages ? this.config.fragmentationThreshold : undefined,

@@ -294,6 +294,7 @@ class WebSocketServer extends EventEmitter {
     return {
       address: '::', port: 0, maxPayload: o.maxPayload, badVersionStatus: 400, autoPong: o.autoPong,
       closeTimeout: o.closeTimeout, backplane: backplaneOptions(o.backplane),
+      maxBackpressure: o.maxBackpressure, closeOnBackpressureLimit: o.closeOnBackpressureLimit,
       deflate: pmd ? {
         compress: true, serverNoContextTakeover: Boolean(pmd.serverNoContextTakeover), clientNoContextTakeover: Boolean(pmd.clientNoContextTakeover),
         serverMaxWindowBits: typeof pmd.serverMaxWindowBits === 'number' ? pmd.serverMaxWindowBits : undefined,

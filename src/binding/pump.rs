@@ -26,7 +26,7 @@ const BATCH: usize = 4096;
 /// Batches per wake-up before the thread is given back to its event loop (timers, I/O) for a turn.
 const BATCHES_PER_WAKE: usize = 16;
 /// Bytes received but not yet taken by JavaScript, per thread, before its sockets stop being read.
-const BACKLOG_LIMIT: usize = 64 * 1024 * 1024;
+const BACKLOG_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Bits of an event code that hold its kind (the rest is the slot); lib/pump.js unpacks the same way.
 const KIND_BITS: u32 = 5;

@@ -55,8 +55,13 @@ pub struct NativeServerOptions {
     pub max_frame: Option<f64>,
     /// Outgoing messages longer than this go out as several frames.
     pub fragment_threshold: Option<f64>,
-    /// Broadcasts and publications skip connections with more than this many bytes queued (default 1 MiB).
+    /// Broadcasts and publications skip connections with more than this many bytes queued (default:
+    /// max_backpressure).
     pub broadcast_limit: Option<f64>,
+    /// Connections with more than this many bytes queued are not read until half of it drained (default 1 MiB).
+    pub max_backpressure: Option<f64>,
+    /// Close those connections with 1008 instead (default false).
+    pub close_on_backpressure_limit: Option<bool>,
     /// Broadcasts and topics across processes, over Redis.
     pub backplane: Option<NativeBackplaneOptions>,
     /// Share the port with other processes that set it too (node:cluster workers).
@@ -227,6 +232,11 @@ fn resolve(address: &str, port: u16) -> Result<SocketAddr> {
 #[napi]
 impl NativeServerOptions {
     fn config(&self) -> Result<ServerConfig> {
+        let max_backpressure = match self.max_backpressure {
+            None => 1024 * 1024,
+            Some(n) if n >= 1.0 => n as usize,
+            Some(_) => return Err(Error::new(Status::InvalidArg, "maxBackpressure must be a positive number of bytes")),
+        };
         Ok(ServerConfig {
             max_payload: self.max_payload.map(|n| n as usize).unwrap_or(16 * 1024 * 1024),
             max_header_bytes: self.max_header_bytes.unwrap_or(16 * 1024) as usize,
@@ -244,7 +254,9 @@ impl NativeServerOptions {
             max_frame: self.max_frame.map(|n| n as usize),
             fragment_threshold: self.fragment_threshold.map(|n| (n as usize).max(1)),
             tls: self.tls.as_ref().map(NativeTlsOptions::config).transpose()?,
-            broadcast_limit: self.broadcast_limit.map_or(1024 * 1024, |n| n as usize),
+            broadcast_limit: self.broadcast_limit.map_or(max_backpressure, |n| n as usize),
+            max_backpressure,
+            close_on_backpressure_limit: self.close_on_backpressure_limit.unwrap_or(false),
             backplane: self.backplane.as_ref().map(|b| BackplaneConfig {
                 url: b.redis.clone(),
                 name: b.name.clone(),

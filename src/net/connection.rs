@@ -17,7 +17,7 @@ use super::outbox::{Flushed, Outbox};
 use super::runtime::runtime;
 use super::route::Route;
 use super::{Event, Sink};
-use crate::protocol::close::{ABNORMAL, GOING_AWAY, MESSAGE_TOO_BIG};
+use crate::protocol::close::{ABNORMAL, GOING_AWAY, MESSAGE_TOO_BIG, POLICY_VIOLATION};
 use crate::protocol::frame::OP_PONG;
 use crate::protocol::deflate::{self, Deflater, Negotiated};
 use crate::protocol::handshake::{self, Request, Upgrade};
@@ -176,6 +176,8 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
     }
     server.topics.leave_all(&conn);
     server.untrack(conn.id);
+    // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
+    super::memory::released();
 }
 
 thread_local! {
@@ -249,6 +251,12 @@ impl Conn {
         if self.state() != OPEN {
             return false;
         }
+        let queued = self.encode_frame(opcode, len, write);
+        self.check_backpressure();
+        queued
+    }
+
+    fn encode_frame(&self, opcode: u8, len: usize, write: impl FnOnce(&mut BytesMut)) -> bool {
         let mask = self.mask();
         match self.server.config.fragment_threshold {
             Some(limit) if len > limit && opcode & 0x8 == 0 => {
@@ -269,7 +277,21 @@ impl Conn {
 
     /// Queues a complete frame shared with other connections (a broadcast); false unless the connection is open.
     pub fn queue_shared(&self, frame: Bytes) -> bool {
-        self.state() == OPEN && self.outbox.push_shared(frame)
+        let queued = self.state() == OPEN && self.outbox.push_shared(frame);
+        self.check_backpressure();
+        queued
+    }
+
+    /// More queued than `max_backpressure`: the reader pauses at its next turn, or with
+    /// `close_on_backpressure_limit` closes the connection, so it is woken now.
+    pub fn over_backpressure(&self) -> bool {
+        self.outbox.buffered() > self.server.config.max_backpressure
+    }
+
+    fn check_backpressure(&self) {
+        if self.server.config.close_on_backpressure_limit && self.over_backpressure() {
+            self.wake_reader.notify_one();
+        }
     }
 
     /// Whether a message of `len` bytes goes out compressed (then it is sent with `queue_compressed`).
@@ -287,12 +309,14 @@ impl Conn {
         let mask = self.mask();
         // The compressor lock is held until the frame is queued: frames must leave in the order they were compressed.
         let mut deflater = compression.deflater.lock().unwrap();
-        COMPRESSED.with(|scratch| {
+        let queued = COMPRESSED.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             scratch.clear();
             deflater.compress(data, &mut scratch);
             self.outbox.push(|buf| encode_frame_with(buf, true, true, opcode, scratch.len(), mask, |b| b.extend_from_slice(&scratch)))
-        })
+        });
+        self.check_backpressure();
+        queued
     }
 
     /// Frees the compressor if it was not used since the last check.
@@ -473,6 +497,17 @@ impl Conn {
                 close_deadline = Some(Instant::now() + self.server.config.close_timeout);
             }
             let deadline = close_deadline.unwrap_or_else(far_future);
+            if self.over_backpressure() {
+                if self.server.config.close_on_backpressure_limit && self.state() == OPEN {
+                    return Ending::Failed(ProtocolError::new(POLICY_VIOLATION, "backpressure limit"));
+                }
+                // The client is not reading what it caused: stop reading it until the queue is half drained.
+                tokio::select! {
+                    _ = self.outbox.drained_to(self.server.config.max_backpressure / 2) => {}
+                    _ = self.wake_reader.notified() => continue,
+                    _ = sleep_until(deadline) => return Ending::Dropped,
+                }
+            }
             let Some(consumer) = self.route.consumer() else {
                 if self.route.is_ended() {
                     return Ending::Dropped;
@@ -519,12 +554,13 @@ impl Conn {
             Message::Binary(data) if self.node_buffers.load(Ordering::Relaxed) => events.push(Event::BinaryBytes(data)),
             Message::Binary(data) => events.push(Event::Binary(data)),
             Message::Ping(data) => {
-                if self.server.config.auto_pong {
-                    self.queue_frame(OP_PONG, data.len(), |b| b.extend_from_slice(&data));
+                if self.server.config.auto_pong && self.state() == OPEN {
+                    let mask = self.mask();
+                    self.outbox.push_pong(|b| encode_frame_with(b, true, false, OP_PONG, data.len(), mask, |b| b.extend_from_slice(&data)));
                 }
-                events.push(Event::Ping(data));
+                push_control(events, Event::Ping(data));
             }
-            Message::Pong(data) => events.push(Event::Pong(data)),
+            Message::Pong(data) => push_control(events, Event::Pong(data)),
             Message::Frame { opcode, fin, data } => events.push(Event::Frame { opcode, fin, data }),
             Message::Close(..) => unreachable!("handled by the read loop"),
         }
@@ -539,6 +575,16 @@ impl Conn {
             self.flush_now();
         }
         self.route.emit(events)
+    }
+}
+
+/// Adds a ping or pong event, replacing one of the same kind just before it: a flood of control frames read
+/// together reaches the application as one event with the latest payload (as the pong answers only the latest
+/// ping), so it costs JavaScript nothing per frame.
+fn push_control(events: &mut Vec<Event>, event: Event) {
+    match (events.last_mut(), &event) {
+        (Some(last @ Event::Ping(_)), Event::Ping(_)) | (Some(last @ Event::Pong(_)), Event::Pong(_)) => *last = event,
+        _ => events.push(event),
     }
 }
 
@@ -587,4 +633,28 @@ impl Keepalive {
 
 fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_pings_or_pongs_are_one_event_with_the_latest_payload() {
+        let mut events = Vec::new();
+        for data in [&b"1"[..], b"2", b"3"] {
+            push_control(&mut events, Event::Ping(Bytes::copy_from_slice(data)));
+        }
+        push_control(&mut events, Event::Pong(Bytes::from_static(b"a")));
+        push_control(&mut events, Event::Pong(Bytes::from_static(b"b")));
+        events.push(Event::Text(Bytes::from_static(b"hi")));
+        push_control(&mut events, Event::Ping(Bytes::from_static(b"4")));
+        let summary: Vec<String> = events.iter().map(|e| match e {
+            Event::Ping(d) => format!("ping {}", String::from_utf8_lossy(d)),
+            Event::Pong(d) => format!("pong {}", String::from_utf8_lossy(d)),
+            Event::Text(d) => format!("text {}", String::from_utf8_lossy(d)),
+            _ => unreachable!(),
+        }).collect();
+        assert_eq!(summary, ["ping 3", "pong b", "text hi", "ping 4"]);
+    }
 }

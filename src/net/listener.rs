@@ -55,6 +55,11 @@ pub struct ServerConfig {
     pub tls: Option<(Arc<rustls::ServerConfig>, Arc<SniResolver>)>,
     /// Connections with more than this many bytes queued are skipped by broadcasts and publications.
     pub broadcast_limit: usize,
+    /// A connection with more than this many bytes queued is not read until its queue drained to half of it,
+    /// so a client that does not read is pushed back by TCP instead of growing the server's memory.
+    pub max_backpressure: usize,
+    /// Close such a connection (1008) instead of pausing it.
+    pub close_on_backpressure_limit: bool,
     /// Broadcasts and topics across processes, over Redis.
     pub backplane: Option<BackplaneConfig>,
     /// SO_REUSEPORT: several processes (node:cluster workers) listen on one port and the kernel spreads the
@@ -132,18 +137,40 @@ pub fn detached(config: ServerConfig, sink: Sink, threads: Option<usize>) -> io:
 }
 
 async fn accept_loop(server: Arc<Server>, listener: TcpListener) {
+    let mut spare = reserve_descriptor();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => { tokio::spawn(serve(server.clone(), stream, peer)); }
-                // Out of descriptors and the like: wait instead of spinning.
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Err(e) if is_out_of_descriptors(&e) && spare.is_some() => {
+                    // At the open-file limit: give up the spare for a moment to take the waiting connection and
+                    // reset it, so its client learns at once instead of timing out in the backlog.
+                    drop(spare.take());
+                    if let Ok(Ok((stream, _))) = tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+                        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                    }
+                    spare = reserve_descriptor();
+                }
+                // Out of memory and the like, or no spare: wait instead of spinning.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    spare = spare.or_else(reserve_descriptor);
+                }
             },
             _ = server.stop.notified() => break,
         }
     }
     drop(listener);
     server.shut_down();
+}
+
+/// A descriptor held in reserve for the accept loop (see there).
+fn reserve_descriptor() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
 }
 
 impl Server {

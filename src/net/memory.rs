@@ -1,4 +1,5 @@
-//! Giving memory back to the system after idle connections released their compression states.
+//! Giving memory back to the system after idle connections released their compression states, or a large write
+//! queue (a client that read slowly or not at all) was freed.
 //!
 //! A deflate state is a few hundred KiB. glibc keeps freed memory in its arenas (and raises its mmap threshold
 //! once large blocks are freed), so without a trim the process would keep the peak of every burst resident.
@@ -14,7 +15,7 @@ static DUE: AtomicBool = AtomicBool::new(false);
 static TRIMMER: Once = Once::new();
 const INTERVAL: Duration = Duration::from_secs(2);
 
-/// Notes that compression state was freed; a trim follows within `INTERVAL`.
+/// Notes that a large allocation was freed; a trim follows within `INTERVAL`.
 pub fn released() {
     DUE.store(true, Ordering::Relaxed);
     TRIMMER.call_once(|| {

@@ -2,12 +2,18 @@
 //! queue with one syscall: many frames, one write. A frame shared by many connections (a broadcast) is queued
 //! by reference, not copied; the write then gathers it with the rest. Only when the socket is full does a task
 //! take over, waiting for it to become writable.
+//!
+//! What a client owes is bounded here too: a pong that was not written yet is replaced by the next one (RFC 6455
+//! §5.5.3 allows answering only the most recent ping), and the connection's reader can wait until the queue has
+//! drained below a mark, so a client that never reads stops being read instead of growing the queue.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::Mutex;
 
 use bytes::{Buf, Bytes, BytesMut};
+
+use tokio::sync::Notify;
 
 use super::socket::Socket;
 
@@ -16,6 +22,11 @@ const MAX_SLICES: usize = 64;
 
 /// Above this, an emptied buffer is given back rather than kept for the next frames.
 const KEEP_CAPACITY: usize = 4 * 1024;
+/// A buffer this full is sealed into a chunk and a new one started: a queue that a slow client lets grow is
+/// held in pieces of about this size, not in one buffer doubling (and copying) as it grows.
+const SEAL_AT: usize = 64 * 1024;
+/// A queue that grew past this asks for memory to go back to the system once it is empty (see `memory`).
+const TRIM_AT: usize = 256 * 1024;
 
 #[derive(Default)]
 struct Queue {
@@ -24,6 +35,12 @@ struct Queue {
     chunked: usize,
     /// Frames encoded here, after the chunks.
     buf: BytesMut,
+    /// The answer to the latest ping, not yet queued: it joins the queue when a write starts.
+    pong: Option<BytesMut>,
+    /// The reader waits for the queue to hold at most this many bytes (see `drained_to`).
+    wake_at: Option<usize>,
+    /// The queue grew past `TRIM_AT` since it was last empty.
+    grew: bool,
     /// A close frame is queued: nothing more may follow it.
     closing: bool,
     /// The socket was full; the writer task owns the writing until the queue empties.
@@ -34,9 +51,44 @@ struct Queue {
     failed: bool,
 }
 
+impl Queue {
+    fn len(&self) -> usize {
+        self.chunked + self.buf.len() + self.pong.as_ref().map_or(0, |p| p.len())
+    }
+
+    /// Moves what `buf` holds to the end of the chunks.
+    fn seal(&mut self) {
+        if !self.buf.is_empty() {
+            let earlier = self.buf.split().freeze();
+            self.chunked += earlier.len();
+            self.chunks.push_back(earlier);
+        }
+        self.grew |= self.chunked > TRIM_AT;
+    }
+
+    /// The queue is empty now: memory it grew into goes back to the system (glibc would keep it in its arenas).
+    fn emptied(&mut self) {
+        if self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = BytesMut::new();
+        }
+        if std::mem::take(&mut self.grew) {
+            super::memory::released();
+        }
+    }
+
+    /// Moves a pending pong to the end of the queue: a write is about to start, or a close must follow it.
+    fn queue_pong(&mut self) {
+        if let Some(pong) = self.pong.take() {
+            self.buf.extend_from_slice(&pong);
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Outbox {
     queue: Mutex<Queue>,
+    /// Wakes the reader waiting in `drained_to`.
+    drained: Notify,
 }
 
 /// What a flush left to do.
@@ -56,6 +108,21 @@ impl Outbox {
             return false;
         }
         encode(&mut q.buf);
+        if q.buf.len() >= SEAL_AT {
+            q.seal();
+        }
+        true
+    }
+
+    /// Sets the pong to send, replacing one that is still waiting; false if the queue no longer takes frames.
+    pub fn push_pong(&self, encode: impl FnOnce(&mut BytesMut)) -> bool {
+        let mut q = self.queue.lock().unwrap();
+        if q.closing || q.failed {
+            return false;
+        }
+        let mut pong = BytesMut::new();
+        encode(&mut pong);
+        q.pong = Some(pong);
         true
     }
 
@@ -65,11 +132,7 @@ impl Outbox {
         if q.closing || q.failed {
             return false;
         }
-        if !q.buf.is_empty() {
-            let earlier = q.buf.split().freeze();
-            q.chunked += earlier.len();
-            q.chunks.push_back(earlier);
-        }
+        q.seal();
         q.chunked += frame.len();
         q.chunks.push_back(frame);
         true
@@ -83,6 +146,7 @@ impl Outbox {
         }
         q.closing = true;
         if !q.failed {
+            q.queue_pong();
             encode(&mut q.buf);
         }
         true
@@ -95,8 +159,33 @@ impl Outbox {
     }
 
     pub fn buffered(&self) -> usize {
-        let q = self.queue.lock().unwrap();
-        q.chunked + q.buf.len()
+        self.queue.lock().unwrap().len()
+    }
+
+    /// Resolves once at most `mark` bytes are queued (the writer wakes it as the socket takes the rest).
+    pub async fn drained_to(&self, mark: usize) {
+        loop {
+            {
+                let mut q = self.queue.lock().unwrap();
+                if q.len() <= mark {
+                    q.wake_at = None;
+                    return;
+                }
+                q.wake_at = Some(mark);
+            }
+            // notify_one keeps a permit when nobody waits yet, so a wake-up between the unlock and here is kept.
+            self.drained.notified().await;
+        }
+    }
+
+    /// Writes from the front of the queue, then wakes a reader waiting for the queue to shrink.
+    fn write(&self, q: &mut Queue, socket: &Socket) -> io::Result<bool> {
+        let result = write_some(q, socket);
+        if q.wake_at.is_some_and(|mark| q.len() <= mark) {
+            q.wake_at = None;
+            self.drained.notify_one();
+        }
+        result
     }
 
     /// Writes what the socket takes now, from whatever thread calls it.
@@ -106,7 +195,7 @@ impl Outbox {
         if q.writer_active {
             return Flushed::Done;
         }
-        match write_some(&mut q, socket) {
+        match self.write(&mut q, socket) {
             Ok(true) => Flushed::Done,
             Ok(false) => {
                 q.writer_active = true;
@@ -121,7 +210,7 @@ impl Outbox {
         loop {
             socket.writable().await?;
             let mut q = self.queue.lock().unwrap();
-            if write_some(&mut q, socket)? {
+            if self.write(&mut q, socket)? {
                 q.writer_active = false;
                 return Ok(());
             }
@@ -133,7 +222,7 @@ impl Outbox {
         loop {
             {
                 let mut q = self.queue.lock().unwrap();
-                if write_some(&mut q, socket)? {
+                if self.write(&mut q, socket)? {
                     return Ok(());
                 }
             }
@@ -144,6 +233,7 @@ impl Outbox {
 
 /// Writes from the front of the queue; Ok(true) once it is all out, Ok(false) when the socket is full.
 fn write_some(q: &mut Queue, socket: &Socket) -> io::Result<bool> {
+    q.queue_pong();
     loop {
         let sent = if q.chunks.is_empty() {
             socket.send(&q.buf)
@@ -175,14 +265,13 @@ fn write_some(q: &mut Queue, socket: &Socket) -> io::Result<bool> {
                 q.failed = true;
                 q.chunks.clear();
                 q.chunked = 0;
-                q.buf = BytesMut::new();
+                q.buf.clear();
+                q.emptied();
                 return Err(e);
             }
         }
     }
-    if q.buf.capacity() > KEEP_CAPACITY {
-        q.buf = BytesMut::new();
-    }
+    q.emptied();
     Ok(true)
 }
 
@@ -200,5 +289,23 @@ fn consume(q: &mut Queue, mut n: usize) {
         if front.is_empty() {
             q.chunks.pop_front();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_pong_is_replaced_by_the_next_and_queued_before_the_close() {
+        let outbox = Outbox::default();
+        assert!(outbox.push_pong(|b| b.extend_from_slice(b"\x8a\x01a")));
+        assert!(outbox.push_pong(|b| b.extend_from_slice(b"\x8a\x02bc")));
+        assert_eq!(outbox.buffered(), 4, "only the latest pong is owed");
+        assert!(outbox.push_close(|b| b.extend_from_slice(b"\x88\x00")));
+        assert!(!outbox.push_pong(|b| b.extend_from_slice(b"\x8a\x00")), "nothing follows a close");
+        let q = outbox.queue.lock().unwrap();
+        assert_eq!(&q.buf[..], b"\x8a\x02bc\x88\x00");
+        assert!(q.pong.is_none());
     }
 }

@@ -9,6 +9,7 @@ pub const PROTOCOL_ERROR: u16 = 1002;
 pub const NO_STATUS: u16 = 1005;
 pub const ABNORMAL: u16 = 1006;
 pub const INVALID_PAYLOAD: u16 = 1007;
+pub const POLICY_VIOLATION: u16 = 1008;
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 pub const INTERNAL_ERROR: u16 = 1011;
 pub const TRY_AGAIN_LATER: u16 = 1013;
