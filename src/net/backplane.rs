@@ -380,6 +380,13 @@ fn into_bytes(value: Value) -> Option<Vec<u8>> {
     }
 }
 
+/// How many publications an XREAD reply holds, read as the reader reads them (entries of any other shape are
+/// skipped): the fuzz target's way in, with replies parsed from arbitrary bytes.
+#[cfg(feature = "fuzzing")]
+pub fn count_publications(reply: Value) -> usize {
+    stream_entries(reply).into_iter().filter_map(|(_, fields)| decode(fields)).count()
+}
+
 /// Reads the fields of an entry written by `Backplane::xadd`; None for anything else found in the stream.
 fn decode(fields: Vec<Value>) -> Option<Incoming> {
     let (mut origin, mut seq, mut topic, mut binary, mut payload) = (None, None, None, false, None);
