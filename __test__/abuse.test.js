@@ -5,7 +5,7 @@
 const test = require('ava');
 const net = require('net');
 const { startEcho, memoryOf, connect, ask, startServer } = require('./helpers.js');
-const { frame, rawConnect, closeCode } = require('./raw.js');
+const { frame, parseFrames, rawConnect, closeCode } = require('./raw.js');
 
 const MiB = 1024 * 1024;
 
@@ -96,7 +96,9 @@ test('closeOnBackpressureLimit: a client that does not read is closed with 1008 
   const serverSaw = new Promise((resolve) => { closed = resolve; });
   const attacker = await rawConnect(server.port);
   await flood([attacker.socket], frame(2, Buffer.alloc(16 * 1024, 7)), 500);
-  attacker.socket.resume(); // a client that reads again finds the close frame behind what it did not take
+  // A client that stops sending and reads again finds the close frame behind what it did not take.
+  attacker.socket.end();
+  attacker.socket.resume();
   t.is(await serverSaw, 1008);
   t.is(closeCode(await attacker.closed()), 1008);
 });
@@ -106,7 +108,7 @@ test('maxBackpressure must be a positive number of bytes', (t) => {
   t.throws(() => startServer(t, { maxBackpressure: 'big' }), { instanceOf: TypeError });
 });
 
-test('at the open-file limit a connection is reset at once, and the server does not spin', async (t) => {
+test('at the open-file limit a connection is reset at once, the server does not spin, and serves again once descriptors free', async (t) => {
   t.timeout(60000);
   const { child, port } = await startEcho(t, { openFiles: 64 });
   const outcomes = await Promise.all(Array.from({ length: 100 }, () => upgradeOrRefusal(port)));
@@ -122,5 +124,17 @@ test('at the open-file limit a connection is reset at once, and the server does 
   await new Promise((r) => setTimeout(r, 1000));
   t.true(cpu() - ticks < 50, `used ${cpu() - ticks} clock ticks in 1 s`);
 
+  // Closed connections give their descriptors back at once (not when their JavaScript objects are collected),
+  // so the server takes new connections again.
   for (const { socket } of open) socket.destroy();
+  let again = { refused: true };
+  for (let i = 0; i < 50 && again.refused; i++) {
+    again = await upgradeOrRefusal(port);
+    if (again.refused) await new Promise((r) => setTimeout(r, 100));
+  }
+  t.truthy(again.socket, 'served again once descriptors were free');
+  const echoed = new Promise((resolve) => again.socket.on('data', (chunk) => resolve(parseFrames(chunk)[0])));
+  again.socket.write(frame(1, 'served again'));
+  t.is(String((await echoed).payload), 'served again');
+  again.socket.destroy();
 });

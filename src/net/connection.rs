@@ -73,7 +73,9 @@ struct Compression {
 pub struct Conn {
     /// Unique within its server.
     pub id: u64,
-    socket: Socket,
+    /// Taken when the connection ends, so that its descriptor is closed then, not when JavaScript's object for
+    /// the connection is collected (which may be many seconds later).
+    socket: Mutex<Option<Arc<Socket>>>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub outbox: Outbox,
@@ -144,7 +146,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
     let tls = socket.tls_info();
     let conn = Arc::new(Conn {
         id: server.next_conn_id(),
-        socket,
+        socket: Mutex::new(Some(Arc::new(socket))),
         peer,
         local,
         outbox: Outbox::default(),
@@ -167,13 +169,15 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         conn.reject(503, "Service Unavailable", &[]);
     }
     let accepted = decided.await.unwrap_or(false);
+    let socket = conn.socket().expect("released only at the end of this function");
     if accepted {
-        conn.clone().run(buf).await;
+        conn.clone().run(&socket, buf).await;
     } else {
-        let _ = timeout(server.config.close_timeout, conn.outbox.finish(&conn.socket)).await;
+        let _ = timeout(server.config.close_timeout, conn.outbox.finish(&socket)).await;
         conn.state.store(CLOSED, Ordering::Release);
         conn.emit_closed(ABNORMAL, String::new());
     }
+    conn.release(socket);
     server.topics.leave_all(&conn);
     server.untrack(conn.id);
     // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
@@ -194,6 +198,24 @@ fn random_mask() -> [u8; 4] {
 impl Conn {
     pub fn state(&self) -> u8 {
         self.state.load(Ordering::Acquire)
+    }
+
+    /// The socket, while the connection has not ended.
+    fn socket(&self) -> Option<Arc<Socket>> {
+        self.socket.lock().unwrap().clone()
+    }
+
+    /// The connection ended: what it holds is freed now rather than when JavaScript's object for it is collected.
+    /// Nothing more is written, and the descriptor closes as soon as a writer still waiting for the socket has
+    /// given up (an abort wakes it when anything was left unsent); the compressor's state goes too.
+    fn release(&self, socket: Arc<Socket>) {
+        self.socket.lock().unwrap().take();
+        if self.outbox.buffered() > 0 {
+            socket.abort();
+        }
+        if let Some(compression) = &self.compression {
+            compression.deflater.lock().unwrap().release();
+        }
     }
 
     pub fn server(&self) -> &Arc<Server> {
@@ -223,7 +245,7 @@ impl Conn {
     /// A client that already went away is not answered: false, and the connection ends (1006).
     pub fn accept(self: &Arc<Self>, protocol: Option<&str>, extra: &[String]) -> bool {
         let Some(decide) = self.decision.lock().unwrap().take() else { return false };
-        if self.socket.peer_gone() {
+        if self.socket().is_none_or(|s| s.peer_gone()) {
             self.state.store(CLOSING, Ordering::Release);
             let _ = decide.send(false);
             return false;
@@ -348,7 +370,7 @@ impl Conn {
     }
 
     pub fn set_no_delay(&self, on: bool) -> io::Result<()> {
-        self.socket.set_nodelay(on)
+        self.socket().map_or(Ok(()), |s| s.set_nodelay(on))
     }
 
     pub fn set_aggregate(&self, on: bool) {
@@ -374,7 +396,9 @@ impl Conn {
 
     /// Drops the connection at once, without a closing handshake (ws's terminate()); it closes with 1006.
     pub fn terminate(&self) {
-        self.socket.abort();
+        if let Some(socket) = self.socket() {
+            socket.abort();
+        }
         self.paused.store(false, Ordering::Release);
         self.wake_reader.notify_one();
     }
@@ -397,11 +421,12 @@ impl Conn {
 
     /// Writes what the socket takes now; a task finishes the rest when the socket is full.
     pub fn flush_now(self: &Arc<Self>) {
-        if self.outbox.flush(&self.socket) == Flushed::NeedWriter {
+        let Some(socket) = self.socket() else { return };
+        if self.outbox.flush(&socket) == Flushed::NeedWriter {
             let conn = self.clone();
             if let Ok(rt) = runtime(None) {
                 rt.spawn(async move {
-                    if conn.outbox.write_pending(&conn.socket).await.is_ok() && conn.state() == OPEN {
+                    if conn.outbox.write_pending(&socket).await.is_ok() && conn.state() == OPEN {
                         conn.route.emit(&mut vec![Event::Drain]);
                     }
                 });
@@ -410,8 +435,8 @@ impl Conn {
     }
 
     /// The open connection: reads and dispatches until it closes, then reports how.
-    async fn run(self: Arc<Self>, mut buf: BytesMut) {
-        let ending = self.read_loop(&mut buf).await;
+    async fn run(self: Arc<Self>, socket: &Socket, mut buf: BytesMut) {
+        let ending = self.read_loop(socket, &mut buf).await;
         if !matches!(ending, Ending::Dropped) {
             // Let the application answer the messages that came before the close, as a single-threaded server would.
             let (handled, wait) = oneshot::channel();
@@ -425,8 +450,8 @@ impl Conn {
                 self.state.store(CLOSING, Ordering::Release);
                 let mask = self.mask();
                 self.outbox.push_close(|b| encode_close(b, code, reason.as_bytes(), mask));
-                let _ = timeout(self.server.config.close_timeout, self.outbox.finish(&self.socket)).await;
-                self.socket.shutdown().await;
+                let _ = timeout(self.server.config.close_timeout, self.outbox.finish(socket)).await;
+                socket.shutdown().await;
                 (code, reason)
             }
             Ending::Failed(err) => {
@@ -438,13 +463,13 @@ impl Conn {
                 self.state.store(CLOSING, Ordering::Release);
                 let mask = self.mask();
                 self.outbox.push_close(|b| encode_close(b, err.code, err.reason.as_bytes(), mask));
-                let _ = timeout(LINGER, self.outbox.finish(&self.socket)).await;
-                self.socket.linger().await;
+                let _ = timeout(LINGER, self.outbox.finish(socket)).await;
+                socket.linger().await;
                 (err.code, err.reason.to_string())
             }
             Ending::Dropped => (ABNORMAL, String::new()),
             Ending::Unresponsive => {
-                self.socket.abort();
+                socket.abort();
                 (ABNORMAL, "Peer not responding.".to_string())
             }
         };
@@ -452,7 +477,7 @@ impl Conn {
         self.emit_closed(code, reason);
     }
 
-    async fn read_loop(self: &Arc<Self>, buf: &mut BytesMut) -> Ending {
+    async fn read_loop(self: &Arc<Self>, socket: &Socket, buf: &mut BytesMut) -> Ending {
         let mut receiver = Receiver::new(self.server.config.max_payload);
         if let Some(n) = &self.negotiated {
             receiver = receiver.with_deflate(n);
@@ -522,7 +547,7 @@ impl Conn {
                 _ = sleep_until(deadline) => return Ending::Dropped,
             }
             tokio::select! {
-                read = self.socket.read_some(buf) => match read {
+                read = socket.read_some(buf) => match read {
                     Ok(0) | Err(_) => return Ending::Dropped,
                     Ok(_) => keepalive.heard(),
                 },
