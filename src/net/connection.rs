@@ -583,7 +583,12 @@ impl Conn {
                     let mask = self.mask();
                     self.outbox.push_pong(|b| encode_frame_with(b, true, false, OP_PONG, data.len(), mask, |b| b.extend_from_slice(&data)));
                 }
-                push_control(events, Event::Ping(data));
+                if self.server.config.auto_pong {
+                    push_control(events, Event::Ping(data));
+                } else {
+                    // The application answers each ping itself (WebSocket-Node): it sees every one.
+                    events.push(Event::Ping(data));
+                }
             }
             Message::Pong(data) => push_control(events, Event::Pong(data)),
             Message::Frame { opcode, fin, data } => events.push(Event::Frame { opcode, fin, data }),
@@ -604,8 +609,8 @@ impl Conn {
 }
 
 /// Adds a ping or pong event, replacing one of the same kind just before it: a flood of control frames read
-/// together reaches the application as one event with the latest payload (as the pong answers only the latest
-/// ping), so it costs JavaScript nothing per frame.
+/// together reaches the application as one notification with the latest payload, so it costs JavaScript
+/// nothing per frame (pings are answered natively, each one).
 fn push_control(events: &mut Vec<Event>, event: Event) {
     match (events.last_mut(), &event) {
         (Some(last @ Event::Ping(_)), Event::Ping(_)) | (Some(last @ Event::Pong(_)), Event::Pong(_)) => *last = event,

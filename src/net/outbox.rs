@@ -3,8 +3,8 @@
 //! by reference, not copied; the write then gathers it with the rest. Only when the socket is full does a task
 //! take over, waiting for it to become writable.
 //!
-//! What a client owes is bounded here too: a pong that was not written yet is replaced by the next one (RFC 6455
-//! §5.5.3 allows answering only the most recent ping), and the connection's reader can wait until the queue has
+//! What a client owes is bounded here too: while the socket is full, a pong that was not written yet is replaced
+//! by the next one (RFC 6455 §5.5.3 allows answering only the most recent ping), and the connection's reader can wait until the queue has
 //! drained below a mark, so a client that never reads stops being read instead of growing the queue.
 
 use std::collections::VecDeque;
@@ -114,15 +114,20 @@ impl Outbox {
         true
     }
 
-    /// Sets the pong to send, replacing one that is still waiting; false if the queue no longer takes frames.
+    /// Queues a pong; while the socket is full (the client is not reading) it waits in a slot instead, where the
+    /// next pong replaces it. False if the queue no longer takes frames.
     pub fn push_pong(&self, encode: impl FnOnce(&mut BytesMut)) -> bool {
         let mut q = self.queue.lock().unwrap();
         if q.closing || q.failed {
             return false;
         }
-        let mut pong = BytesMut::new();
-        encode(&mut pong);
-        q.pong = Some(pong);
+        if q.writer_active {
+            let mut pong = BytesMut::new();
+            encode(&mut pong);
+            q.pong = Some(pong);
+        } else {
+            encode(&mut q.buf);
+        }
         true
     }
 
@@ -297,8 +302,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pongs_queue_while_the_socket_takes_them() {
+        let outbox = Outbox::default();
+        assert!(outbox.push_pong(|b| b.extend_from_slice(b"\x8a\x01a")));
+        assert!(outbox.push_pong(|b| b.extend_from_slice(b"\x8a\x01b")));
+        assert_eq!(&outbox.queue.lock().unwrap().buf[..], b"\x8a\x01a\x8a\x01b", "every ping is answered");
+    }
+
+    #[test]
     fn a_waiting_pong_is_replaced_by_the_next_and_queued_before_the_close() {
         let outbox = Outbox::default();
+        outbox.queue.lock().unwrap().writer_active = true; // the socket is full: the client does not read
         assert!(outbox.push_pong(|b| b.extend_from_slice(b"\x8a\x01a")));
         assert!(outbox.push_pong(|b| b.extend_from_slice(b"\x8a\x02bc")));
         assert_eq!(outbox.buffered(), 4, "only the latest pong is owed");
