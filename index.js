@@ -174,6 +174,7 @@ class Connection {
     const list = this._handlers[event];
     if (!list) throw new Error(`Unknown connection event '${event}'; expected one of ${CONNECTION_EVENTS.join(', ')}`);
     list.push(fn);
+    if (event === 'ping' || event === 'pong') this._native.setControlEvents(true);
     return this;
   }
 
@@ -265,7 +266,7 @@ class Connection {
 for (const s of ['OPEN', 'CLOSED', 'CLOSING', 'CONNECTING', 'INITIALIZING']) {
   Object.defineProperty(Connection.prototype, s, { value: readyStates[s] });
 }
-defineEventProperties(Connection.prototype, ['message', 'close', 'error', 'drain']);
+defineEventProperties(Connection.prototype, CONNECTION_EVENTS);
 addConnectionTopics(Connection.prototype);
 
 /** `WebSocket.Server`: `new` is optional, as in sack. */

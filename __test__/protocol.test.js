@@ -173,3 +173,28 @@ test('a peer that stops reading makes bufferedAmount grow, and drain fires once 
   ws.terminate();
   await closeServer(server);
 });
+
+test('every ping is answered; ping and pong listeners see the latest of those read together, others pay nothing', async (t) => {
+  const events = [];
+  const server = startServer(t, {}, (s) => {
+    s.onconnect = function (ws) {
+      if (ws.url === '/listening') {
+        ws.on('ping', (data) => events.push(['ping', Buffer.from(data).toString()]));
+        ws.onpong = (data) => events.push(['pong', Buffer.from(data).toString()]);
+      }
+      ws.onmessage = (msg) => ws.send(msg);
+    };
+  });
+  for (const path of ['/listening', '/quiet']) {
+    const raw = await rawConnect(server.port, path);
+    // One write: the pings are read together, then a message marks the end of what was sent.
+    raw.socket.write(Buffer.concat([frame(9, 'a'), frame(9, 'b'), frame(9, 'c'), frame(10, 'x'), frame(10, 'y'), frame(1, 'end')]));
+    const frames = await raw.frames(4);
+    t.deepEqual(frames.map((f) => [f.opcode, f.payload.toString()]), [[10, 'a'], [10, 'b'], [10, 'c'], [1, 'end']]);
+    raw.socket.destroy();
+  }
+  t.true(events.length >= 2);
+  t.deepEqual(events.filter(([kind]) => kind === 'ping').at(-1), ['ping', 'c']);
+  t.deepEqual(events.filter(([kind]) => kind === 'pong').at(-1), ['pong', 'y']);
+  t.true(events.length <= 6 && events.every(([, data]) => 'abcxy'.includes(data)), 'only the listening connection reported');
+});

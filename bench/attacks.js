@@ -63,7 +63,14 @@ function flood(sockets, chunk, ms) {
   let running = true;
   for (const socket of sockets) {
     socket.pause();
-    const pump = () => { while (running && !socket.destroyed) if (!socket.write(chunk)) return socket.once('drain', pump); };
+    // A few writes at a time, then the event loop's turn: the probing client shares this process.
+    const pump = () => {
+      for (let i = 0; i < 16; i++) {
+        if (!running || socket.destroyed) return;
+        if (!socket.write(chunk)) return socket.once('drain', pump);
+      }
+      setImmediate(pump);
+    };
     pump();
   }
   return sleep(ms).then(() => { running = false; });

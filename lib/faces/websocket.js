@@ -29,6 +29,7 @@ class WebSocketConnection extends EventEmitter {
   constructor(nativeConn, request, protocol) {
     super();
     this._native = nativeConn;
+    nativeConn.setControlEvents(true); // pings are answered here, and 'pong' events are part of the API
     this.connected = true;
     this.state = 'open';
     this.protocol = protocol;

@@ -50,6 +50,14 @@ class WebSocket extends EventEmitter {
     this._bufferedAfterClose = 0;
     this._paused = false;
     this._pendingBlobs = null;
+    // Pings and pongs are reported natively only once someone listens for them.
+    this._controlEvents = false;
+    this.on('newListener', (event) => {
+      if ((event === 'ping' || event === 'pong') && !this._controlEvents) {
+        this._controlEvents = true;
+        if (this._native) this._native.setControlEvents(true);
+      }
+    });
   }
 
   get binaryType() { return this._binaryType; }
@@ -71,6 +79,7 @@ class WebSocket extends EventEmitter {
 
   _attach(nativeConn, protocol, extensions) {
     this._native = nativeConn;
+    if (this._controlEvents) nativeConn.setControlEvents(true);
     this._protocol = protocol || '';
     this._extensions = extensions ? extensions.split(';')[0].trim() : '';
     register(nativeConn.slot, this);

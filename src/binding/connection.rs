@@ -172,6 +172,12 @@ impl NativeConnection {
         self.conn.set_frames(on);
     }
 
+    /// Pings and pongs arrive as events (kinds PING and PONG); without, they are answered and not reported.
+    #[napi(catch_unwind)]
+    pub fn set_control_events(&self, on: bool) {
+        self.conn.set_control_events(on);
+    }
+
     /// Messages arrive as bytes for Node Buffers (kinds TEXT_BYTES and BINARY_BYTES), text included.
     #[napi(catch_unwind)]
     pub fn set_node_buffers(&self, on: bool) {

@@ -91,6 +91,8 @@ pub struct Conn {
     paused: AtomicBool,
     /// Data frames go to the application one by one (WebSocket-Node's assembleFragments: false).
     frames: AtomicBool,
+    /// Pings and pongs are reported to the application (it listens for them); pings are answered either way.
+    control_events: AtomicBool,
     handshake: Arc<Handshake>,
     /// Resolves the pending upgrade: true once the 101 is queued.
     decision: Mutex<Option<oneshot::Sender<bool>>>,
@@ -157,6 +159,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         node_buffers: AtomicBool::new(false),
         paused: AtomicBool::new(false),
         frames: AtomicBool::new(false),
+        control_events: AtomicBool::new(false),
         handshake: Arc::new(Handshake { head, upgrade, extensions: extensions.clone(), tls, tag }),
         extensions,
         decision: Mutex::new(Some(decide)),
@@ -382,6 +385,11 @@ impl Conn {
         self.frames.store(on, Ordering::Release);
     }
 
+    /// Report pings and pongs as events (an application without ping or pong listeners pays nothing for them).
+    pub fn set_control_events(&self, on: bool) {
+        self.control_events.store(on, Ordering::Relaxed);
+    }
+
     pub fn set_node_buffers(&self, on: bool) {
         self.node_buffers.store(on, Ordering::Relaxed);
     }
@@ -583,14 +591,15 @@ impl Conn {
                     let mask = self.mask();
                     self.outbox.push_pong(|b| encode_frame_with(b, true, false, OP_PONG, data.len(), mask, |b| b.extend_from_slice(&data)));
                 }
-                if self.server.config.auto_pong {
-                    push_control(events, Event::Ping(data));
-                } else {
+                if !self.server.config.auto_pong {
                     // The application answers each ping itself (WebSocket-Node): it sees every one.
                     events.push(Event::Ping(data));
+                } else if self.control_events.load(Ordering::Relaxed) {
+                    push_control(events, Event::Ping(data));
                 }
             }
-            Message::Pong(data) => push_control(events, Event::Pong(data)),
+            Message::Pong(data) if self.control_events.load(Ordering::Relaxed) => push_control(events, Event::Pong(data)),
+            Message::Pong(_) => {}
             Message::Frame { opcode, fin, data } => events.push(Event::Frame { opcode, fin, data }),
             Message::Close(..) => unreachable!("handled by the read loop"),
         }

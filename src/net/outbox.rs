@@ -4,8 +4,9 @@
 //! take over, waiting for it to become writable.
 //!
 //! What a client owes is bounded here too: while the socket is full, a pong that was not written yet is replaced
-//! by the next one (RFC 6455 §5.5.3 allows answering only the most recent ping), and the connection's reader can wait until the queue has
-//! drained below a mark, so a client that never reads stops being read instead of growing the queue.
+//! by the next one (RFC 6455 §5.5.3 allows answering only the most recent ping), and the connection's reader can
+//! wait until the queue has drained below a mark, so a client that never reads stops being read instead of
+//! growing the queue.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
