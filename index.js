@@ -222,7 +222,9 @@ class Connection {
       this._native.reject(status);
       return;
     }
-    const protocol = this._decision?.protocol;
+    // Without a choice, the first protocol the client offered (as ws does without handleProtocols): a client that
+    // offers protocols refuses a 101 that names none.
+    const protocol = this._decision?.protocol ?? this.protocols[0];
     if (!this._native.accept(protocol)) return;
     this.protocol = protocol;
     if (this._server) this._server._opened(this);

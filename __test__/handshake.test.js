@@ -123,3 +123,21 @@ test('block() keeps the upgrade pending until resume()', async (t) => {
   client.terminate();
   await closeServer(server);
 });
+
+test('accepting without naming a protocol selects the first one the client offered, as ws does', async (t) => {
+  const server = startServer(t, {}, (s) => {
+    s.onaccept = function (ws) {
+      if (ws.url === '/plain') return this.accept();
+      if (ws.url === '/later') return Promise.resolve();
+      return undefined; // returning without a decision accepts too
+    };
+  });
+  for (const path of ['/plain', '/later', '/implicit']) {
+    const ws = await connect(server, path, { protocols: ['alpha', 'beta'] });
+    t.is(ws.protocol, 'alpha', path);
+    ws.close();
+  }
+  const none = await connect(server, '/plain');
+  t.is(none.protocol, '', 'no protocol offered, none selected');
+  none.close();
+});

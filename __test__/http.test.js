@@ -39,11 +39,11 @@ function appServer(t, options = {}) {
       req.on('data', (c) => body.push(c));
       req.on('end', () => {
         const text = Buffer.concat(body).toString();
-        switch (req.url) {
+        switch (req.url.split('?')[0]) {
           case '/echo':
             res.setHeader('Content-Type', 'text/plain');
             res.setHeader('X-Seen', req.headers['X-Test'] ?? 'none');
-            return res.end(`${req.method} ${req.httpVersion} ${JSON.stringify(req.CGI)} ${text} ${req.content} ${req.bytes?.byteLength ?? 0} ${req.version} ${req.socket.remoteAddress}`);
+            return res.end(`${req.method} ${req.url} ${req.httpVersion} ${JSON.stringify(req.CGI)} ${text} ${req.content} ${req.bytes?.byteLength ?? 0} ${req.version} ${req.socket.remoteAddress}`);
           case '/chunked':
             res.write('one,');
             res.write(Buffer.from('two,'));
@@ -77,9 +77,9 @@ test('GET and POST reach the request handler with sack and Node fields', async (
   t.is(get.headers['content-type'], 'text/plain');
   t.is(get.headers['x-seen'], 'yes');
   t.is(get.headers['content-length'], String(Buffer.byteLength(get.body)));
-  t.is(get.body, 'GET 1.1 {"a":"1","b":"two"}  null 0 101 127.0.0.1');
+  t.is(get.body, 'GET /echo?a=1&b=two 1.1 {"a":"1","b":"two"}  null 0 101 127.0.0.1');
   const post = await request(server.port, { path: '/echo', method: 'POST', body: 'héllo' });
-  t.is(post.body, 'POST 1.1 {} héllo héllo 6 101 127.0.0.1');
+  t.is(post.body, 'POST /echo 1.1 {} héllo héllo 6 101 127.0.0.1');
   const chunkedPost = await request(server.port, { path: '/echo', method: 'POST', body: 'x'.repeat(100), headers: { 'Transfer-Encoding': 'chunked' } });
   t.true(chunkedPost.body.includes(` ${'x'.repeat(100)} `));
   await closeServer(server);

@@ -40,11 +40,10 @@ function splitTarget(target) {
 class HttpRequest extends EventEmitter {
   constructor(exchange, info) {
     super();
-    const { path, CGI } = splitTarget(info.url);
     const body = info.body;
     this.method = info.method;
-    this.url = path;
-    this.CGI = CGI;
+    this.url = info.url; // the whole request target, query included, as in Node and sack
+    this.CGI = splitTarget(info.url).CGI;
     this.version = info.version ? 101 : 100;
     this.httpVersion = info.version ? '1.1' : '1.0';
     this.rawHeaders = info.headers;
