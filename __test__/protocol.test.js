@@ -198,3 +198,12 @@ test('every ping is answered; ping and pong listeners see the latest of those re
   t.deepEqual(events.filter(([kind]) => kind === 'pong').at(-1), ['pong', 'y']);
   t.true(events.length <= 6 && events.every(([, data]) => 'abcxy'.includes(data)), 'only the listening connection reported');
 });
+
+test('a ping alone is answered at once, with nothing else to write and no ping listener', async (t) => {
+  const { server } = echoServer(t);
+  const raw = await rawConnect(server.port);
+  raw.socket.write(frame(9, 'alone'));
+  const [pong] = await raw.frames(1);
+  t.deepEqual([pong.opcode, pong.payload.toString()], [10, 'alone']);
+  raw.socket.destroy();
+});

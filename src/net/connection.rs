@@ -497,24 +497,26 @@ impl Conn {
             receiver = receiver.with_frames();
         }
         let mut events = Vec::new();
+        // Pongs queued by this read, written once its events are handed over.
+        let mut answered = false;
         let mut close_deadline: Option<Instant> = None;
         let mut keepalive = Keepalive::new(self.server.config.keepalive_interval, self.server.config.keepalive_grace);
         loop {
             loop {
                 match receiver.read(buf) {
                     Ok(Some(Message::Close(code, reason))) => {
-                        self.deliver(&mut events);
+                        self.deliver(&mut events, &mut answered);
                         return Ending::PeerClosed(code, reason);
                     }
-                    Ok(Some(message)) => self.on_message(message, &mut events),
+                    Ok(Some(message)) => answered |= self.on_message(message, &mut events),
                     Ok(None) => break,
                     Err(err) => {
-                        self.deliver(&mut events);
+                        self.deliver(&mut events, &mut answered);
                         return Ending::Failed(err);
                     }
                 }
             }
-            if !self.deliver(&mut events) {
+            if !self.deliver(&mut events, &mut answered) {
                 return Ending::Failed(ProtocolError::new(GOING_AWAY, ""));
             }
             if buf.is_empty() {
@@ -580,40 +582,40 @@ impl Conn {
         }
     }
 
-    fn on_message(&self, message: Message, events: &mut Vec<Event>) {
+    /// Turns a message into its event; true when it queued a pong.
+    fn on_message(&self, message: Message, events: &mut Vec<Event>) -> bool {
         match message {
             Message::Text(data) if self.node_buffers.load(Ordering::Relaxed) => events.push(Event::TextBytes(data)),
             Message::Text(data) => events.push(Event::Text(data)),
             Message::Binary(data) if self.node_buffers.load(Ordering::Relaxed) => events.push(Event::BinaryBytes(data)),
             Message::Binary(data) => events.push(Event::Binary(data)),
+            Message::Ping(data) if !self.server.config.auto_pong => {
+                // The application answers each ping itself (WebSocket-Node): it sees every one.
+                events.push(Event::Ping(data));
+            }
             Message::Ping(data) => {
-                if self.server.config.auto_pong && self.state() == OPEN {
-                    let mask = self.mask();
-                    self.outbox.push_pong(|b| encode_frame_with(b, true, false, OP_PONG, data.len(), mask, |b| b.extend_from_slice(&data)));
-                }
-                if !self.server.config.auto_pong {
-                    // The application answers each ping itself (WebSocket-Node): it sees every one.
-                    events.push(Event::Ping(data));
-                } else if self.control_events.load(Ordering::Relaxed) {
+                let mask = self.mask();
+                let answered = self.state() == OPEN
+                    && self.outbox.push_pong(|b| encode_frame_with(b, true, false, OP_PONG, data.len(), mask, |b| b.extend_from_slice(&data)));
+                if self.control_events.load(Ordering::Relaxed) {
                     push_control(events, Event::Ping(data));
                 }
+                return answered;
             }
             Message::Pong(data) if self.control_events.load(Ordering::Relaxed) => push_control(events, Event::Pong(data)),
             Message::Pong(_) => {}
             Message::Frame { opcode, fin, data } => events.push(Event::Frame { opcode, fin, data }),
             Message::Close(..) => unreachable!("handled by the read loop"),
         }
+        false
     }
 
-    /// Hands a read's events over in one go, and writes the pongs they caused.
-    fn deliver(self: &Arc<Self>, events: &mut Vec<Event>) -> bool {
-        if events.is_empty() {
-            return true;
-        }
-        if events.iter().any(|e| matches!(e, Event::Ping(_))) {
+    /// Writes the pongs a read caused (`answered`), and hands its events over in one go.
+    fn deliver(self: &Arc<Self>, events: &mut Vec<Event>, answered: &mut bool) -> bool {
+        if std::mem::take(answered) {
             self.flush_now();
         }
-        self.route.emit(events)
+        events.is_empty() || self.route.emit(events)
     }
 }
 
