@@ -307,12 +307,12 @@ impl Conn {
         queued
     }
 
-    /// More queued than `max_backpressure`: the reader pauses at its next turn, or with
-    /// `close_on_backpressure_limit` closes the connection, so it is woken now.
+    /// More queued than `max_backpressure`: the reader pauses at its next turn (or closes, see below).
     pub fn over_backpressure(&self) -> bool {
         self.outbox.buffered() > self.server.config.max_backpressure
     }
 
+    /// With `close_on_backpressure_limit`, a queue past the limit wakes the reader now, so that it closes (1008).
     fn check_backpressure(&self) {
         if self.server.config.close_on_backpressure_limit && self.over_backpressure() {
             self.wake_reader.notify_one();
