@@ -11,6 +11,14 @@ const { backplaneOptions, addConnectionTopics, addServerTopics } = require('./li
 const readyStates = Object.freeze({ INITIALIZING: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, LISTENING: 4 });
 const SERVER_EVENTS = ['accept', 'connect', 'request', 'error', 'lowError', 'close', 'backplane'];
 const CONNECTION_EVENTS = ['message', 'close', 'error', 'drain', 'ping', 'pong'];
+// sack's lowError numbers for the failures the native side names: 1 no TLS on a TLS port, 4 TLS handshake, 6 not
+// HTTP, 7 unknown server name, 8 message too big, 9 malformed control frame.
+const LOW_ERRORS = {
+  'not-tls': 1, 'tls-handshake': 4, 'bad-request': 6, 'unknown-host': 7, 'message-too-big': 8, 'frame-too-big': 8,
+  'fragmented-control': 9, 'control-too-long': 9, 'bad-close-payload': 9, 'bad-close-code': 9,
+};
+// Failures of sockets that never became WebSockets: sack's server 'error' event.
+const BEFORE_UPGRADE = new Set(['dropped', 'timeout', 'bad-request', 'tls-handshake', 'unknown-host']);
 
 function typeCheck(options, name, type) {
   const value = options[name];
@@ -359,19 +367,18 @@ class ServerImpl {
     if (onconnect) onconnect.call(ws, ws);
   }
 
-  _onLowError([code, ends, extra, fallback]) {
+  /** A failure the native side names: sack reports some as `lowError` numbers, and those before the upgrade as `error`. */
+  _onFailure([name, ends, detail, fallback]) {
+    const code = LOW_ERRORS[name];
     const handler = this._handlers.lowError;
     this._fallback = fallback;
     try {
-      if (handler) handler.call(this, code, socketInfo(ends, {}), extra);
+      if (handler && code !== undefined) handler.call(this, code, socketInfo(ends, {}), detail);
     } finally {
       this._fallback = undefined;
       if (fallback) fallback.decide(false);
     }
-  }
-
-  _onSocketError(ends) {
-    if (this._handlers.error) this._handlers.error.call(this, socketInfo(ends, {}));
+    if (BEFORE_UPGRADE.has(name) && this._handlers.error) this._handlers.error.call(this, socketInfo(ends, {}));
   }
 
   _onRequest(exchange) {

@@ -18,8 +18,7 @@ const PONG = 6;
 const SERVER_CLOSED = 7;
 const REQUEST = 8;
 const POSTED = 9;
-const LOW_ERROR = 10;
-const SOCKET_ERROR = 11;
+const FAILURE = 10;
 const TEXT_BYTES = 12;
 const OUTPUT = 13;
 const BRIDGE_END = 14;
@@ -96,14 +95,11 @@ function deliver(code, payload) {
     case POSTED:
       target._onPosted(payload);
       break;
-    case LOW_ERROR:
-      target._onLowError(payload);
+    case FAILURE:
+      target._onFailure(payload);
       break;
     case BACKPLANE:
       target._onBackplane(payload);
-      break;
-    case SOCKET_ERROR:
-      target._onSocketError(payload);
       break;
     case SERVER_CLOSED:
       targets[slot] = undefined;

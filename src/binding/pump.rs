@@ -18,6 +18,7 @@ use napi::{sys, Env, JsValue};
 use super::connection::{socket_address, NativeConnection, SocketEnds};
 use super::http::NativeHttpExchange;
 use super::values;
+use crate::net::failure::Failure;
 use crate::net::{Backlog, Conn, Event, EventSink};
 use crate::protocol::close::GOING_AWAY;
 
@@ -41,8 +42,7 @@ pub const KIND_PONG: u32 = 6;
 pub const KIND_SERVER_CLOSED: u32 = 7;
 pub const KIND_REQUEST: u32 = 8;
 pub const KIND_POSTED: u32 = 9;
-pub const KIND_LOW_ERROR: u32 = 10;
-pub const KIND_SOCKET_ERROR: u32 = 11;
+pub const KIND_FAILURE: u32 = 10;
 pub const KIND_TEXT_BYTES: u32 = 12;
 pub const KIND_OUTPUT: u32 = 13;
 pub const KIND_BRIDGE_END: u32 = 14;
@@ -349,25 +349,24 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
                 let instance = NativeHttpExchange::new(exchange).into_instance(&napi_env)?;
                 (KIND_REQUEST, instance.value)
             }
-            Event::LowError { code, peer, local, extra, decide } => {
+            Event::Failure { failure, peer, local, decide } => {
                 let napi_env = Env::from_raw(env);
                 let report = values::array(env, 4)?;
-                values::set_element(env, report, 0, values::uint32(env, code as u32)?)?;
+                values::set_element(env, report, 0, values::string(env, failure.name().as_bytes())?)?;
                 values::set_element(env, report, 1, SocketEnds::to_napi_value(env, ends(peer, local))?)?;
-                let extra = match extra {
-                    Some(bytes) if code == 7 => values::string(env, &bytes)?,
-                    Some(bytes) => values::array_buffer(env, bytes)?,
-                    None => values::undefined(env)?,
+                let detail = match failure {
+                    Failure::UnknownHost(name) => values::string(env, name.as_bytes())?,
+                    Failure::NotTls(first_bytes) => values::array_buffer(env, first_bytes)?,
+                    _ => values::undefined(env)?,
                 };
-                values::set_element(env, report, 2, extra)?;
+                values::set_element(env, report, 2, detail)?;
                 let fallback = match decide {
                     Some(decide) => TlsFallback::new(decide).into_instance(&napi_env)?.value,
                     None => values::undefined(env)?,
                 };
                 values::set_element(env, report, 3, fallback)?;
-                (KIND_LOW_ERROR, report)
+                (KIND_FAILURE, report)
             }
-            Event::SocketError { peer, local } => (KIND_SOCKET_ERROR, SocketEnds::to_napi_value(env, ends(peer, local))?),
             Event::Closed { code, reason } => {
                 ended.push(slot);
                 pump.disown(slot);
@@ -460,7 +459,7 @@ fn ends(peer: std::net::SocketAddr, local: std::net::SocketAddr) -> SocketEnds {
     SocketEnds { remote: socket_address(peer), local: socket_address(local) }
 }
 
-/// The decision on a client that did not start TLS on a TLS port (lowError 1): plain text, or close.
+/// The decision on a client that did not start TLS on a TLS port: plain text, or close.
 #[napi]
 pub struct TlsFallback {
     decide: Option<tokio::sync::oneshot::Sender<bool>>,

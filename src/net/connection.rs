@@ -17,13 +17,12 @@ use super::outbox::{Flushed, Outbox};
 use super::runtime::runtime;
 use super::route::Route;
 use super::{Event, Sink};
-use crate::protocol::close::{ABNORMAL, GOING_AWAY, MESSAGE_TOO_BIG, POLICY_VIOLATION};
+use crate::protocol::close::ABNORMAL;
 use crate::protocol::frame::OP_PONG;
 use crate::protocol::deflate::{self, Deflater, Negotiated};
 use crate::protocol::handshake::{self, Request, Upgrade};
 use crate::protocol::receiver::{Message, Receiver};
 use crate::protocol::sender::{encode_close, encode_frame_with};
-use crate::protocol::ProtocolError;
 
 pub const CONNECTING: u8 = 0;
 pub const OPEN: u8 = 1;
@@ -105,7 +104,7 @@ pub struct Conn {
 /// Why the read loop ended.
 enum Ending {
     PeerClosed(u16, String),
-    Failed(ProtocolError),
+    Failed(Failure),
     Dropped,
     /// Keepalive: no answer to a ping within the grace period.
     Unresponsive,
@@ -462,18 +461,17 @@ impl Conn {
                 socket.shutdown().await;
                 (code, reason)
             }
-            Ending::Failed(err) => {
-                match err.code {
-                    MESSAGE_TOO_BIG => self.server.report_failure(self.peer, self.local, None, Failure::MessageTooBig),
-                    _ if err.is_control_frame_error() => self.server.report_failure(self.peer, self.local, None, Failure::BadControlFrame),
-                    _ => {}
+            Ending::Failed(failure) => {
+                let (code, reason) = (failure.close_code(), failure.close_reason());
+                if matches!(failure, Failure::Protocol(_)) {
+                    self.server.report_failure(self.peer, self.local, failure);
                 }
                 self.state.store(CLOSING, Ordering::Release);
                 let mask = self.mask();
-                self.outbox.push_close(|b| encode_close(b, err.code, err.reason.as_bytes(), mask));
+                self.outbox.push_close(|b| encode_close(b, code, reason.as_bytes(), mask));
                 let _ = timeout(LINGER, self.outbox.finish(socket)).await;
                 socket.linger().await;
-                (err.code, err.reason.to_string())
+                (code, reason.to_string())
             }
             Ending::Dropped => (ABNORMAL, String::new()),
             Ending::Unresponsive => {
@@ -512,12 +510,12 @@ impl Conn {
                     Ok(None) => break,
                     Err(err) => {
                         self.deliver(&mut events, &mut answered);
-                        return Ending::Failed(err);
+                        return Ending::Failed(Failure::Protocol(err));
                     }
                 }
             }
             if !self.deliver(&mut events, &mut answered) {
-                return Ending::Failed(ProtocolError::new(GOING_AWAY, ""));
+                return Ending::Failed(Failure::ConsumerGone);
             }
             if buf.is_empty() {
                 // Nothing partial is waiting: drop the read buffer, so a quiet connection holds none.
@@ -534,7 +532,7 @@ impl Conn {
             let deadline = close_deadline.unwrap_or_else(far_future);
             if self.over_backpressure() {
                 if self.server.config.close_on_backpressure_limit && self.state() == OPEN {
-                    return Ending::Failed(ProtocolError::new(POLICY_VIOLATION, "backpressure limit"));
+                    return Ending::Failed(Failure::Backpressure);
                 }
                 // The client is not reading what it caused: stop reading it until the queue is half drained.
                 tokio::select! {

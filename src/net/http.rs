@@ -119,13 +119,13 @@ pub async fn serve(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr) {
         let (request, head) = match timeout(server.config.handshake_timeout, read_request(&socket, &mut buf, server.config.max_header_bytes)).await {
             Ok(Ok(read)) => read,
             Ok(Err(Some(rejection))) => {
-                server.report_failure(peer, local, Some(&socket), Failure::BadRequest);
+                server.report_failure(peer, local, Failure::BadRequest);
                 return socket.refuse(rejection.status, rejection.reason, rejection.headers).await;
             }
             // The peer left (after answered requests that is an ordinary end) or stalled.
             Ok(Err(None)) if buf.is_empty() && answered => return,
-            Ok(Err(None)) => return server.report_failure(peer, local, Some(&socket), Failure::Dropped),
-            Err(_) => return server.report_failure(peer, local, Some(&socket), Failure::Timeout),
+            Ok(Err(None)) => return server.report_failure(peer, local, Failure::Dropped),
+            Err(_) => return server.report_failure(peer, local, Failure::Timeout),
         };
         if request.wants_websocket() {
             return upgrade(server, socket, peer, local, request, head, buf, 0).await;

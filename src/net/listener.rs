@@ -20,6 +20,7 @@ use super::{Event, Sink};
 use crate::protocol::close::GOING_AWAY;
 use crate::protocol::deflate::DeflateConfig;
 use super::socket::Socket;
+pub use super::failure::Failure;
 use super::tls::SniResolver;
 use super::topics::Topics;
 use super::backplane::{Backplane, BackplaneConfig};
@@ -65,20 +66,6 @@ pub struct ServerConfig {
     /// SO_REUSEPORT: several processes (node:cluster workers) listen on one port and the kernel spreads the
     /// connections among them.
     pub reuse_port: bool,
-}
-
-/// Why a socket ended before it became a WebSocket, or what went wrong on one.
-pub enum Failure {
-    Dropped,
-    Timeout,
-    BadRequest,
-    TlsHandshake,
-    /// The client asked for a server name no certificate is for.
-    UnknownHost(String),
-    /// A WebSocket closed for a message over maxPayload (1009).
-    MessageTooBig,
-    /// A WebSocket closed for a malformed control frame.
-    BadControlFrame,
 }
 
 pub struct Server {
@@ -274,31 +261,11 @@ impl Server {
         self.errors.load(Ordering::Acquire)
     }
 
-    /// Tells the application about a failure, as sack numbers them: lowError 4 (TLS), 6 (unsupported HTTP),
-    /// 7 (unknown server name), 8 (message too big), 9 (bad control frame), and `error` for a socket that
-    /// closed before it became a WebSocket.
-    pub fn report_failure(&self, peer: SocketAddr, local: SocketAddr, socket: Option<&Socket>, failure: Failure) {
-        if !self.wants_errors() {
-            return;
+    /// Tells the application about a failure, when it listens for them.
+    pub fn report_failure(&self, peer: SocketAddr, local: SocketAddr, failure: Failure) {
+        if self.wants_errors() {
+            self.sink.deliver_one(Event::Failure { failure, peer, local, decide: None });
         }
-        let low = |code: u8, extra: Option<Bytes>| Event::LowError { code, peer, local, extra, decide: None };
-        let mut events = match failure {
-            Failure::UnknownHost(name) => vec![low(7, Some(Bytes::from(name)))],
-            Failure::BadRequest => vec![low(6, None)],
-            Failure::TlsHandshake if socket.is_some_and(Socket::is_tls) => vec![low(4, None)],
-            // Failures of open WebSockets: only the low-level report, the socket was a WebSocket.
-            Failure::MessageTooBig => {
-                self.sink.deliver_one(low(8, None));
-                return;
-            }
-            Failure::BadControlFrame => {
-                self.sink.deliver_one(low(9, None));
-                return;
-            }
-            _ => vec![],
-        };
-        events.push(Event::SocketError { peer, local });
-        self.sink.deliver(&mut events);
     }
 
     /// Resolves when the server stops (at once if it has stopped).

@@ -6,6 +6,7 @@ pub mod backplane;
 pub mod bridge;
 pub mod broadcast;
 pub mod connection;
+pub mod failure;
 pub mod http;
 pub mod listener;
 pub mod memory;
@@ -50,11 +51,9 @@ pub enum Event {
     /// Not shown to the consumer: resolved once every event before it was handled (and the replies those
     /// handlers queued are in the outbox).
     Barrier(tokio::sync::oneshot::Sender<()>),
-    /// A low-level problem on a socket (sack's `lowError` codes); for code 1 (not TLS on a TLS port) the
-    /// application decides whether the connection goes on in plain text.
-    LowError { code: u8, peer: SocketAddr, local: SocketAddr, extra: Option<Bytes>, decide: Option<tokio::sync::oneshot::Sender<bool>> },
-    /// A socket closed before it became a WebSocket (failed TLS handshake, bad or missing request).
-    SocketError { peer: SocketAddr, local: SocketAddr },
+    /// A socket failed (targets the server). For `Failure::NotTls` the application decides through `decide`
+    /// whether the connection goes on in plain text.
+    Failure { failure: failure::Failure, peer: SocketAddr, local: SocketAddr, decide: Option<tokio::sync::oneshot::Sender<bool>> },
     /// A connection handed over by another thread; targets a receiver registration. The flag says the
     /// registration is used up (a one-shot `accept`).
     Posted(Arc<Conn>, bool),

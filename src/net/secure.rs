@@ -1,5 +1,5 @@
 //! The first bytes of an accepted socket on a TLS server: a TLS hello starts the TLS handshake; anything else is
-//! reported to the application (sack's lowError 1), which may let the connection go on in plain text on the same
+//! reported to the application, which may let the connection go on in plain text on the same
 //! port (`disableSSL`) — its requests are then marked `redirect`, so it can send the client to https.
 
 use std::net::SocketAddr;
@@ -25,7 +25,7 @@ pub async fn open(server: &Arc<Server>, tcp: TcpStream, peer: SocketAddr, local:
     let seen = match timeout(server.config.handshake_timeout, tcp.peek(&mut first)).await {
         Ok(Ok(n)) if n > 0 => n,
         _ => {
-            server.report_failure(peer, local, None, Failure::Dropped);
+            server.report_failure(peer, local, Failure::Dropped);
             return None;
         }
     };
@@ -42,12 +42,12 @@ pub async fn open(server: &Arc<Server>, tcp: TcpStream, peer: SocketAddr, local:
                 Some(name) if !resolver.knows(&name) && resolver.find(Some(&name)).is_none() => Failure::UnknownHost(name),
                 _ => Failure::TlsHandshake,
             };
-            server.report_failure(peer, local, Some(&socket), failure);
+            server.report_failure(peer, local, failure);
             socket.linger().await;
             None
         }
         Err(_) => {
-            server.report_failure(peer, local, Some(&socket), Failure::Timeout);
+            server.report_failure(peer, local, Failure::Timeout);
             None
         }
     }
@@ -59,7 +59,7 @@ async fn plain_fallback(server: &Arc<Server>, tcp: TcpStream, peer: SocketAddr, 
         return None;
     }
     let (decide, decided) = oneshot::channel();
-    let event = Event::LowError { code: 1, peer, local, extra: Some(bytes), decide: Some(decide) };
+    let event = Event::Failure { failure: Failure::NotTls(bytes), peer, local, decide: Some(decide) };
     if !server.sink.deliver_one(event) {
         return None;
     }

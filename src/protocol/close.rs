@@ -23,15 +23,15 @@ pub fn is_valid_code(code: u16) -> bool {
 pub fn decode(payload: &[u8]) -> Result<(u16, String), ProtocolError> {
     match payload.len() {
         0 => Ok((NO_STATUS, String::new())),
-        1 => Err(ProtocolError::new(PROTOCOL_ERROR, "invalid close frame payload")),
+        1 => Err(ProtocolError::BadClosePayload),
         _ => {
             let code = u16::from_be_bytes([payload[0], payload[1]]);
             if !is_valid_code(code) {
-                return Err(ProtocolError::new(PROTOCOL_ERROR, "invalid close code"));
+                return Err(ProtocolError::BadCloseCode(code));
             }
             let reason = &payload[2..];
             let mut v = Utf8Validator::default();
-            v.feed(reason).and_then(|_| v.finish()).map_err(|_| ProtocolError::new(INVALID_PAYLOAD, "invalid UTF-8 in close reason"))?;
+            v.feed(reason).and_then(|_| v.finish()).map_err(|_| ProtocolError::InvalidCloseReason)?;
             Ok((code, String::from_utf8_lossy(reason).into_owned()))
         }
     }
@@ -55,8 +55,8 @@ mod tests {
     fn decodes_payloads() {
         assert_eq!(decode(&[]).unwrap(), (NO_STATUS, String::new()));
         assert_eq!(decode(&[0x03, 0xE8, b'o', b'k']).unwrap(), (1000, "ok".into()));
-        assert_eq!(decode(&[0x03]).unwrap_err().code, PROTOCOL_ERROR);
-        assert_eq!(decode(&[0x03, 0xED]).unwrap_err().code, PROTOCOL_ERROR);
-        assert_eq!(decode(&[0x03, 0xE8, 0xFF]).unwrap_err().code, INVALID_PAYLOAD);
+        assert_eq!(decode(&[0x03]).unwrap_err(), ProtocolError::BadClosePayload);
+        assert_eq!(decode(&[0x03, 0xED]).unwrap_err(), ProtocolError::BadCloseCode(1005));
+        assert_eq!(decode(&[0x03, 0xE8, 0xFF]).unwrap_err().close_code(), INVALID_PAYLOAD);
     }
 }

@@ -4,7 +4,6 @@
 use bytes::BytesMut;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
-use super::close::{INVALID_PAYLOAD, MESSAGE_TOO_BIG};
 use super::ProtocolError;
 
 const NAME: &str = "permessage-deflate";
@@ -287,9 +286,9 @@ impl Inflater {
                     result = state.decompress(&input[consumed..], &mut spare[..room], FlushDecompress::Sync);
                     (state.total_out() - before) as usize
                 });
-                let status = result.map_err(|_| ProtocolError::new(INVALID_PAYLOAD, "invalid compressed data"))?;
+                let status = result.map_err(|_| ProtocolError::BadCompression)?;
                 if out.len() > max {
-                    return Err(ProtocolError::new(MESSAGE_TOO_BIG, "message too big"));
+                    return Err(ProtocolError::MessageTooBig { size: out.len() as u64, max: max as u64 });
                 }
                 let all_in = (state.total_in() - first_in) as usize == input.len();
                 if status == Status::StreamEnd {
@@ -352,6 +351,7 @@ fn with_spare(out: &mut BytesMut, want: usize, fill: impl FnOnce(&mut [u8]) -> u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::close::{INVALID_PAYLOAD, MESSAGE_TOO_BIG};
 
     /// Compresses one message, checks that it inflates back unchanged, and returns its compressed size.
     fn round_trip(d: &mut Deflater, i: &mut Inflater, message: &[u8]) -> usize {
@@ -444,9 +444,9 @@ mod tests {
         assert!(wire.len() < 20_000);
         let mut out = BytesMut::new();
         let err = Inflater::new(&n).inflate(&wire, true, 1 << 20, &mut out).unwrap_err();
-        assert_eq!(err.code, MESSAGE_TOO_BIG);
+        assert_eq!(err.close_code(), MESSAGE_TOO_BIG);
         assert!(out.len() <= (1 << 20) + 1);
         let garbage = Inflater::new(&n).inflate(&[0xFF, 0xFF, 0xFF], true, 1 << 20, &mut BytesMut::new()).unwrap_err();
-        assert_eq!(garbage.code, INVALID_PAYLOAD);
+        assert_eq!(garbage.close_code(), INVALID_PAYLOAD);
     }
 }

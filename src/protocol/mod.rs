@@ -9,25 +9,106 @@ pub mod receiver;
 pub mod sender;
 pub mod utf8;
 
-/// A violation that ends the connection with a close frame carrying `code`.
+/// A violation that ends the connection with a close frame: one variant per cause, and `close_code` the one place
+/// that decides which code each gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtocolError {
-    pub code: u16,
-    pub reason: &'static str,
+pub enum ProtocolError {
+    /// A text message (or a fragment of one) is not UTF-8.
+    InvalidUtf8,
+    /// A close frame's reason is not UTF-8.
+    InvalidCloseReason,
+    /// A compressed message does not inflate.
+    BadCompression,
+    /// The message would exceed the receiver's limit (`size` is what it reached, at least).
+    MessageTooBig { size: u64, max: u64 },
+    /// One frame exceeds the largest frame accepted.
+    FrameTooBig { size: u64, max: u64 },
+    FragmentedControl,
+    ControlTooLong,
+    /// A close payload of one byte: a code needs two.
+    BadClosePayload,
+    /// A close code a peer may not send.
+    BadCloseCode(u16),
+    ReservedBits,
+    Unmasked,
+    /// A 64-bit length with its top bit set.
+    BadLength,
+    ContinuationWithoutMessage,
+    MessageInsideFragmented,
+    UnknownOpcode(u8),
 }
-
-/// Reasons given for malformed control frames (sack reports them as lowError 9).
-pub const CONTROL_FRAME_ERRORS: &[&str] = &["fragmented control frame", "control frame too long", "invalid close frame payload", "invalid close code"];
 
 impl ProtocolError {
-    pub fn new(code: u16, reason: &'static str) -> Self {
-        ProtocolError { code, reason }
+    /// The close code the connection ends with (RFC 6455 §7.4.1).
+    pub fn close_code(&self) -> u16 {
+        use ProtocolError::*;
+        match self {
+            InvalidUtf8 | InvalidCloseReason | BadCompression => close::INVALID_PAYLOAD,
+            MessageTooBig { .. } | FrameTooBig { .. } => close::MESSAGE_TOO_BIG,
+            FragmentedControl | ControlTooLong | BadClosePayload | BadCloseCode(_) | ReservedBits | Unmasked | BadLength
+            | ContinuationWithoutMessage | MessageInsideFragmented | UnknownOpcode(_) => close::PROTOCOL_ERROR,
+        }
     }
 
-    pub fn is_control_frame_error(&self) -> bool {
-        CONTROL_FRAME_ERRORS.contains(&self.reason)
+    /// The reason sent in the close frame.
+    pub fn reason(&self) -> &'static str {
+        use ProtocolError::*;
+        match self {
+            InvalidUtf8 => "invalid UTF-8 in text",
+            InvalidCloseReason => "invalid UTF-8 in close reason",
+            BadCompression => "invalid compressed data",
+            MessageTooBig { .. } => "message too big",
+            FrameTooBig { .. } => "frame too big",
+            FragmentedControl => "fragmented control frame",
+            ControlTooLong => "control frame too long",
+            BadClosePayload => "invalid close frame payload",
+            BadCloseCode(_) => "invalid close code",
+            ReservedBits => "reserved bits set",
+            Unmasked => "client frame not masked",
+            BadLength => "invalid payload length",
+            ContinuationWithoutMessage => "continuation without a message",
+            MessageInsideFragmented => "new message inside a fragmented one",
+            UnknownOpcode(_) => "unknown opcode",
+        }
+    }
+
+    /// A stable name for the cause, for the application (`'message-too-big'`, `'fragmented-control'`, ...).
+    pub fn name(&self) -> &'static str {
+        use ProtocolError::*;
+        match self {
+            InvalidUtf8 => "invalid-utf8",
+            InvalidCloseReason => "invalid-close-reason",
+            BadCompression => "bad-compression",
+            MessageTooBig { .. } => "message-too-big",
+            FrameTooBig { .. } => "frame-too-big",
+            FragmentedControl => "fragmented-control",
+            ControlTooLong => "control-too-long",
+            BadClosePayload => "bad-close-payload",
+            BadCloseCode(_) => "bad-close-code",
+            ReservedBits => "reserved-bits",
+            Unmasked => "unmasked",
+            BadLength => "bad-length",
+            ContinuationWithoutMessage => "continuation-without-message",
+            MessageInsideFragmented => "message-inside-fragmented",
+            UnknownOpcode(_) => "unknown-opcode",
+        }
     }
 }
+
+impl std::fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProtocolError::MessageTooBig { size, max } | ProtocolError::FrameTooBig { size, max } => {
+                write!(f, "{} ({size} bytes, at most {max})", self.reason())
+            }
+            ProtocolError::BadCloseCode(code) => write!(f, "invalid close code {code}"),
+            ProtocolError::UnknownOpcode(op) => write!(f, "unknown opcode {op:#x}"),
+            _ => f.write_str(self.reason()),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
 
 #[cfg(test)]
 mod robustness {

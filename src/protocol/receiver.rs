@@ -4,7 +4,7 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::close::{self, INVALID_PAYLOAD, MESSAGE_TOO_BIG, PROTOCOL_ERROR};
+use super::close;
 use super::deflate::{Inflater, Negotiated};
 use super::frame::{apply_mask, decode_header, FrameHeader, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
 use super::utf8::Utf8Validator;
@@ -38,14 +38,6 @@ pub struct Receiver {
     compressed: bool,
     /// Hand over data frames one by one instead of assembled messages.
     frames: bool,
-}
-
-fn invalid_utf8() -> ProtocolError {
-    ProtocolError::new(INVALID_PAYLOAD, "invalid UTF-8 in text")
-}
-
-fn protocol_error(reason: &'static str) -> ProtocolError {
-    ProtocolError::new(PROTOCOL_ERROR, reason)
 }
 
 impl Receiver {
@@ -92,7 +84,7 @@ impl Receiver {
             let (header, header_len) = match decode_header(buf) {
                 Ok(Some(h)) => h,
                 Ok(None) => return Ok(None),
-                Err(_) => return Err(protocol_error("invalid payload length")),
+                Err(_) => return Err(ProtocolError::BadLength),
             };
             self.check(&header)?;
             let len = header.payload_len as usize;
@@ -103,7 +95,7 @@ impl Receiver {
                     apply_mask(part, mask, self.processed);
                 }
                 if self.is_text(&header) && !self.is_compressed(&header) {
-                    self.utf8.feed(part).map_err(|_| invalid_utf8())?;
+                    self.utf8.feed(part).map_err(|_| ProtocolError::InvalidUtf8)?;
                 }
                 self.processed = available;
             }
@@ -135,31 +127,31 @@ impl Receiver {
     fn check(&self, h: &FrameHeader) -> Result<(), ProtocolError> {
         let rsv1_allowed = self.inflater.is_some() && matches!(h.opcode, OP_TEXT | OP_BINARY);
         if h.rsv & 0b011 != 0 || (h.rsv1() && !rsv1_allowed) {
-            return Err(protocol_error("reserved bits set"));
+            return Err(ProtocolError::ReservedBits);
         }
         if h.mask.is_none() {
-            return Err(protocol_error("client frame not masked"));
+            return Err(ProtocolError::Unmasked);
         }
         match h.opcode {
             OP_CLOSE | OP_PING | OP_PONG => {
                 if !h.fin {
-                    return Err(protocol_error("fragmented control frame"));
+                    return Err(ProtocolError::FragmentedControl);
                 }
                 if h.payload_len > 125 {
-                    return Err(protocol_error("control frame too long"));
+                    return Err(ProtocolError::ControlTooLong);
                 }
                 return Ok(());
             }
-            OP_CONTINUATION if self.fragmented.is_none() => return Err(protocol_error("continuation without a message")),
-            OP_TEXT | OP_BINARY if self.fragmented.is_some() => return Err(protocol_error("new message inside a fragmented one")),
+            OP_CONTINUATION if self.fragmented.is_none() => return Err(ProtocolError::ContinuationWithoutMessage),
+            OP_TEXT | OP_BINARY if self.fragmented.is_some() => return Err(ProtocolError::MessageInsideFragmented),
             OP_CONTINUATION | OP_TEXT | OP_BINARY => {}
-            _ => return Err(protocol_error("unknown opcode")),
+            op => return Err(ProtocolError::UnknownOpcode(op)),
         }
         if h.payload_len > (self.max_payload - self.fragments.len()) as u64 {
-            return Err(ProtocolError::new(MESSAGE_TOO_BIG, "message too big"));
+            return Err(ProtocolError::MessageTooBig { size: h.payload_len + self.fragments.len() as u64, max: self.max_payload as u64 });
         }
         if h.payload_len > self.max_frame {
-            return Err(ProtocolError::new(MESSAGE_TOO_BIG, "frame too big"));
+            return Err(ProtocolError::FrameTooBig { size: h.payload_len, max: self.max_frame });
         }
         Ok(())
     }
@@ -183,7 +175,7 @@ impl Receiver {
                 (opcode, false) => Some(opcode),
             };
             if text && h.fin {
-                self.utf8.finish().map_err(|_| invalid_utf8())?;
+                self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             return Ok(Some(Message::Frame { opcode: h.opcode, fin: h.fin, data: payload }));
         }
@@ -199,7 +191,7 @@ impl Receiver {
             let inflater = self.inflater.as_mut().expect("RSV1 is refused without the extension");
             inflater.inflate(&payload, h.fin, self.max_payload, &mut self.fragments)?;
             if text {
-                self.utf8.feed(&self.fragments[start..]).map_err(|_| invalid_utf8())?;
+                self.utf8.feed(&self.fragments[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
         } else {
             self.fragments.extend_from_slice(&payload);
@@ -215,7 +207,7 @@ impl Receiver {
 
     fn finish(&mut self, text: bool, data: Bytes) -> Result<Option<Message>, ProtocolError> {
         if text {
-            self.utf8.finish().map_err(|_| invalid_utf8())?;
+            self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
             Ok(Some(Message::Text(data)))
         } else {
             Ok(Some(Message::Binary(data)))
@@ -226,6 +218,7 @@ impl Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::close::{INVALID_PAYLOAD, MESSAGE_TOO_BIG, PROTOCOL_ERROR};
     use crate::protocol::frame::encode_header;
 
     const MASK: [u8; 4] = [0x37, 0xFA, 0x21, 0x3D];
@@ -281,7 +274,7 @@ mod tests {
         ];
         for bytes in cases {
             let err = read_all(&mut Receiver::new(1024), &bytes).unwrap_err();
-            assert_eq!(err.code, PROTOCOL_ERROR, "{bytes:?}");
+            assert_eq!(err.close_code(), PROTOCOL_ERROR, "{bytes:?}");
         }
     }
 
@@ -290,17 +283,17 @@ mod tests {
         let frame = client_frame(true, OP_TEXT, &[b'a', 0xFF, b'b', b'c']);
         let mut buf = BytesMut::from(&frame[..frame.len() - 2]);
         let err = Receiver::new(1024).read(&mut buf).unwrap_err();
-        assert_eq!(err.code, INVALID_PAYLOAD);
+        assert_eq!(err.close_code(), INVALID_PAYLOAD);
     }
 
     #[test]
     fn oversized_message_refused_from_its_header() {
         let frame = client_frame(true, OP_BINARY, &[0u8; 2000]);
         let mut buf = BytesMut::from(&frame[..8]); // the header alone
-        assert_eq!(Receiver::new(1000).read(&mut buf).unwrap_err().code, MESSAGE_TOO_BIG);
+        assert_eq!(Receiver::new(1000).read(&mut buf).unwrap_err().close_code(), MESSAGE_TOO_BIG);
         // Fragments count together.
         let bytes = [client_frame(false, OP_BINARY, &[0u8; 600]), client_frame(true, OP_CONTINUATION, &[0u8; 600])].concat();
-        assert_eq!(read_all(&mut Receiver::new(1000), &bytes).unwrap_err().code, MESSAGE_TOO_BIG);
+        assert_eq!(read_all(&mut Receiver::new(1000), &bytes).unwrap_err().close_code(), MESSAGE_TOO_BIG);
     }
 
     #[test]
@@ -318,10 +311,10 @@ mod tests {
         let mut cont = client_frame(true, OP_CONTINUATION, b"x");
         cont[0] |= 0x40;
         let bad = [client_frame(false, OP_TEXT, b"a"), cont].concat();
-        assert_eq!(read_all(&mut Receiver::new(1024).with_deflate(&n), &bad).unwrap_err().code, PROTOCOL_ERROR);
+        assert_eq!(read_all(&mut Receiver::new(1024).with_deflate(&n), &bad).unwrap_err().close_code(), PROTOCOL_ERROR);
         let mut ping = client_frame(true, OP_PING, b"");
         ping[0] |= 0x40;
-        assert_eq!(read_all(&mut Receiver::new(1024).with_deflate(&n), &ping).unwrap_err().code, PROTOCOL_ERROR);
+        assert_eq!(read_all(&mut Receiver::new(1024).with_deflate(&n), &ping).unwrap_err().close_code(), PROTOCOL_ERROR);
     }
 
     #[test]
@@ -329,7 +322,7 @@ mod tests {
         let bytes = [client_frame(false, OP_BINARY, &[0u8; 600]), client_frame(true, OP_CONTINUATION, &[0u8; 600])].concat();
         assert_eq!(read_all(&mut Receiver::new(2000).with_max_frame(1000), &bytes).unwrap().len(), 1);
         let big = client_frame(true, OP_BINARY, &[0u8; 1200]);
-        assert_eq!(read_all(&mut Receiver::new(2000).with_max_frame(1000), &big).unwrap_err().code, MESSAGE_TOO_BIG);
+        assert_eq!(read_all(&mut Receiver::new(2000).with_max_frame(1000), &big).unwrap_err().close_code(), MESSAGE_TOO_BIG);
     }
 
     #[test]
@@ -345,7 +338,7 @@ mod tests {
             ]
         );
         let bad = [client_frame(false, OP_TEXT, &[0xCE]), client_frame(true, OP_CONTINUATION, &[0x28])].concat();
-        assert_eq!(read_all(&mut Receiver::new(1024).with_frames(), &bad).unwrap_err().code, INVALID_PAYLOAD);
+        assert_eq!(read_all(&mut Receiver::new(1024).with_frames(), &bad).unwrap_err().close_code(), INVALID_PAYLOAD);
     }
 
     #[test]
