@@ -17,7 +17,8 @@ use napi::Env;
 
 use super::connection::{socket_address, SocketAddress};
 use super::pump;
-use crate::net::listener::{detached, listen, Server, ServerConfig};
+use crate::net::listener::listen;
+use crate::net::server::{detached, Server, ServerConfig};
 use crate::protocol::handshake::Request;
 use crate::net::{EventSink, Sink};
 use crate::net::tls::{server_config, CertSpec, HostSpec, SniResolver, TlsOptions};

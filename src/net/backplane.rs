@@ -19,7 +19,7 @@ use redis::{RedisError, Value};
 use tokio::sync::Notify;
 
 use super::broadcast::{send_to, Audience};
-use super::listener::Server;
+use super::server::Server;
 use super::Event;
 use crate::protocol::frame::{OP_BINARY, OP_TEXT};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::connection::{Conn, OPEN};
-use super::listener::Server;
+use super::server::Server;
 use crate::protocol::sender::encode_frame;
 
 /// Who gets a message.

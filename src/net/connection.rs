@@ -11,7 +11,8 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
-use super::listener::{Failure, Server};
+use super::failure::Failure;
+use super::server::Server;
 use super::socket::{Socket, TlsInfo, LINGER};
 use super::outbox::{Flushed, Outbox};
 use super::runtime::runtime;

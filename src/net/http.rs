@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 use tokio::time::timeout;
 
 use super::connection::upgrade;
-use super::listener::Server;
+use super::server::Server;
 use super::socket::Socket;
-use super::listener::Failure;
+use super::failure::Failure;
 use super::Event;
 use crate::protocol::handshake::{self, Rejection, Request};
 use crate::protocol::http::{self, BodyKind, ChunkedDecoder, Framing};

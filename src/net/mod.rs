@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod route;
 pub mod runtime;
 pub mod secure;
+pub mod server;
 pub mod socket;
 pub mod tls;
 pub mod topics;

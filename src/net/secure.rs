@@ -10,7 +10,8 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 
-use super::listener::{Failure, Server};
+use super::failure::Failure;
+use super::server::Server;
 use super::socket::Socket;
 use super::Event;
 
