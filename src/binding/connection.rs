@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 
-use super::pump::{self, flush_soon};
+use super::pump;
 use super::server::topic_name;
 use crate::net::Event;
 use super::values::{self, Payload};
@@ -247,7 +247,7 @@ impl NativeConnection {
             }
         };
         if queued {
-            flush_soon(&self.conn);
+            self.conn.flush();
         }
         Ok(queued)
     }
@@ -268,7 +268,7 @@ impl NativeConnection {
         }
         let queued = self.conn.queue_frame(opcode, payload.len(), |buf| buf.extend_from_slice(&payload));
         if queued {
-            flush_soon(&self.conn);
+            self.conn.flush();
         }
         Ok(queued)
     }

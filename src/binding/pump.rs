@@ -19,6 +19,7 @@ use super::connection::{socket_address, NativeConnection, SocketEnds};
 use super::http::NativeHttpExchange;
 use super::values;
 use crate::net::failure::Failure;
+use crate::net::send::corked;
 use crate::net::{Backlog, Conn, Event, EventSink};
 use crate::protocol::close::GOING_AWAY;
 
@@ -82,9 +83,6 @@ thread_local! {
     static PUMP: RefCell<Option<Arc<Pump>>> = const { RefCell::new(None) };
     /// Servers and connections this thread owns: while any is alive, the pump keeps the event loop alive.
     static LIVE: Cell<u32> = const { Cell::new(0) };
-    static IN_DISPATCH: Cell<bool> = const { Cell::new(false) };
-    /// Connections written to during the current batch, flushed at its end.
-    static DIRTY: RefCell<Vec<Arc<Conn>>> = const { RefCell::new(Vec::new()) };
     /// Slots whose connection was posted to another thread: their queued events are passed on to it.
     static MOVING: RefCell<HashMap<u32, Arc<Conn>>> = RefCell::new(HashMap::new());
 }
@@ -175,15 +173,6 @@ fn release(env: sys::napi_env, pump: &Pump) {
     }
 }
 
-/// Writes `conn`'s queued frames: at the end of the current batch when inside one, else now.
-pub fn flush_soon(conn: &Arc<Conn>) {
-    if IN_DISPATCH.get() && conn.outbox.schedule_flush() {
-        DIRTY.with(|d| d.borrow_mut().push(conn.clone()));
-    } else if !IN_DISPATCH.get() {
-        conn.flush();
-    }
-}
-
 /// Starts this thread's pump; `dispatch(events)` receives every batch.
 #[napi(catch_unwind)]
 pub fn start_pump(env: Env, dispatch: Function<'_>) -> Result<()> {
@@ -252,7 +241,6 @@ unsafe extern "C" fn drain(env: sys::napi_env, dispatch: sys::napi_value, contex
     // A panic must not unwind into Node: it becomes a JavaScript exception instead.
     let drained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drain_events(env, dispatch, &*(context as *const Pump))));
     if drained.is_err() {
-        IN_DISPATCH.set(false);
         let message = std::ffi::CString::new("ferrows: internal error while delivering events").unwrap_or_default();
         sys::napi_throw_error(env, ptr::null(), message.as_ptr());
     }
@@ -260,15 +248,17 @@ unsafe extern "C" fn drain(env: sys::napi_env, dispatch: sys::napi_value, contex
 
 unsafe fn drain_events(env: sys::napi_env, dispatch: sys::napi_value, pump: &Pump) {
     pump.scheduled.store(false, Ordering::SeqCst);
-    IN_DISPATCH.set(true);
     let mut consumed = 0;
     let mut more = false;
     for _ in 0..BATCHES_PER_WAKE {
-        let mut scope = ptr::null_mut();
-        sys::napi_open_handle_scope(env, &mut scope);
-        let outcome = dispatch_batch(env, dispatch, pump, &mut consumed);
-        sys::napi_close_handle_scope(env, scope);
-        flush_dirty();
+        // Every frame the batch's handlers send is written once the batch is over.
+        let outcome = corked(|| {
+            let mut scope = ptr::null_mut();
+            sys::napi_open_handle_scope(env, &mut scope);
+            let outcome = dispatch_batch(env, dispatch, pump, &mut consumed);
+            sys::napi_close_handle_scope(env, scope);
+            outcome
+        });
         match outcome {
             Ok(true) => continue,
             Ok(false) => break,
@@ -279,20 +269,12 @@ unsafe fn drain_events(env: sys::napi_env, dispatch: sys::napi_value, pump: &Pum
             }
         }
     }
-    IN_DISPATCH.set(false);
     pump.backlog.release(consumed);
     if (more || !pump.rx.is_empty()) && !pump.scheduled.swap(true, Ordering::AcqRel) {
         let tsfn = pump.tsfn.read().unwrap();
         if !tsfn.0.is_null() {
             sys::napi_call_threadsafe_function(tsfn.0, ptr::null_mut(), sys::ThreadsafeFunctionCallMode::nonblocking);
         }
-    }
-}
-
-fn flush_dirty() {
-    let dirty = DIRTY.with(|d| std::mem::take(&mut *d.borrow_mut()));
-    for conn in dirty {
-        conn.flush();
     }
 }
 

@@ -406,7 +406,7 @@ impl NativeServer {
             .ok_or_else(|| Error::new(Status::InvalidArg, "the message must be a string, an ArrayBuffer, a typed array, a Buffer or a DataView"))?;
         let delivery = publish(&self.server, audience, if binary { OP_BINARY } else { OP_TEXT }, bytes);
         for conn in &delivery.queued {
-            pump::flush_soon(conn);
+            conn.flush();
         }
         Ok(BroadcastResult { sent: delivery.sent, skipped: delivery.skipped })
     }

@@ -1,5 +1,6 @@
-//! One WebSocket connection: the handshake, then a task that reads frames and turns them into events, while any
-//! thread may queue frames on its outbox. The close handshake, timeouts and failures end here, each with a code.
+//! One open WebSocket connection: its state, the task that reads frames and turns them into events, and how it
+//! ends (the close handshake, timeouts, failures, each with a code). The opening handshake is in `upgrade`,
+//! the sending side in `send`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -7,21 +8,21 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::failure::Failure;
+use super::send::Compression;
+use super::upgrade::Handshake;
 use super::server::Server;
-use super::socket::{Socket, TlsInfo, LINGER};
-use super::outbox::{Flushed, Outbox};
-use super::runtime::runtime;
+use super::socket::{Socket, LINGER};
+use super::outbox::Outbox;
 use super::route::Route;
-use super::{Event, Sink};
+use super::Event;
 use crate::protocol::close::ABNORMAL;
 use crate::protocol::frame::OP_PONG;
-use crate::protocol::deflate::{self, Deflater, Negotiated};
-use crate::protocol::handshake::{self, Request, Upgrade};
+use crate::protocol::deflate::Negotiated;
 use crate::protocol::receiver::{Message, Receiver};
 use crate::protocol::sender::{encode_close, encode_frame_with};
 
@@ -30,74 +31,37 @@ pub const OPEN: u8 = 1;
 pub const CLOSING: u8 = 2;
 pub const CLOSED: u8 = 3;
 
-/// How long aggregated sends wait for company before they are written.
-const AGGREGATE_DELAY: Duration = Duration::from_millis(2);
 /// How often a quiet connection checks whether its compression states can be released.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
-
-/// What the client sent to open the connection. The request is kept as the bytes received (one allocation
-/// instead of one per header) and parsed again when JavaScript asks for it.
-pub struct Handshake {
-    head: Bytes,
-    pub upgrade: Upgrade,
-    /// The `Sec-WebSocket-Extensions` answer, when an extension was negotiated.
-    pub extensions: Option<String>,
-    /// Present on TLS connections.
-    pub tls: Option<TlsInfo>,
-    /// Given with an adopted socket, to match it with its connection.
-    pub tag: u32,
-}
-
-impl Handshake {
-    pub fn request(&self) -> Request {
-        // These bytes parsed once already, so they parse again; the empty fallback only keeps this panic-free.
-        handshake::parse_request(&self.head, usize::MAX).ok().flatten().map(|(r, _)| r).unwrap_or(Request {
-            method: String::new(),
-            target: String::new(),
-            version: 1,
-            headers: Vec::new(),
-        })
-    }
-}
-
-/// The sending half of permessage-deflate on a connection.
-struct Compression {
-    deflater: Mutex<Deflater>,
-    /// Compress at all (false: the extension is accepted for input only).
-    enabled: bool,
-    threshold: usize,
-    /// Set by every compression, cleared by the idle check: a compressor unused for a whole check is released.
-    used: AtomicBool,
-}
 
 pub struct Conn {
     /// Unique within its server.
     pub id: u64,
     /// Taken when the connection ends, so that its descriptor is closed then, not when JavaScript's object for
     /// the connection is collected (which may be many seconds later).
-    socket: Mutex<Option<Arc<Socket>>>,
+    pub(super) socket: Mutex<Option<Arc<Socket>>>,
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub outbox: Outbox,
-    server: Arc<Server>,
-    extensions: Option<String>,
-    negotiated: Option<Negotiated>,
-    compression: Option<Compression>,
-    state: AtomicU8,
-    aggregate: AtomicBool,
+    pub(super) server: Arc<Server>,
+    pub(super) extensions: Option<String>,
+    pub(super) negotiated: Option<Negotiated>,
+    pub(super) compression: Option<Compression>,
+    pub(super) state: AtomicU8,
+    pub(super) aggregate: AtomicBool,
     /// Messages go to the application as bytes for Node Buffers, text included (ws delivers Buffers).
-    node_buffers: AtomicBool,
+    pub(super) node_buffers: AtomicBool,
     /// The application stopped reading (ws's pause()).
-    paused: AtomicBool,
+    pub(super) paused: AtomicBool,
     /// Data frames go to the application one by one (WebSocket-Node's assembleFragments: false).
-    frames: AtomicBool,
+    pub(super) frames: AtomicBool,
     /// Pings and pongs are reported to the application (it listens for them); pings are answered either way.
-    control_events: AtomicBool,
-    handshake: Arc<Handshake>,
+    pub(super) control_events: AtomicBool,
+    pub(super) handshake: Arc<Handshake>,
     /// Resolves the pending upgrade: true once the 101 is queued.
-    decision: Mutex<Option<oneshot::Sender<bool>>>,
+    pub(super) decision: Mutex<Option<oneshot::Sender<bool>>>,
     /// Wakes the reader when something outside it changed (a close was queued).
-    wake_reader: Notify,
+    pub(super) wake_reader: Notify,
     /// Where events go; it can move to another thread.
     pub route: Route,
 }
@@ -111,107 +75,20 @@ enum Ending {
     Unresponsive,
 }
 
-/// Takes an upgrade request: validates it, waits for the application's decision, then runs the connection
-/// until it closes. `head` is the request as received, `buf` whatever the client sent after it, `tag` an
-/// adopted socket's token (0 otherwise).
-#[allow(clippy::too_many_arguments)]
-pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: Bytes, buf: BytesMut, tag: u32) {
-    let upgrade = match handshake::validate_upgrade(&request, server.config.bad_version_status) {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return socket.refuse(rejection.status, rejection.reason, rejection.headers).await,
-    };
-    let negotiated = match &server.config.deflate {
-        None => None,
-        Some(config) => {
-            let offers: Vec<&str> = request.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions")).map(|(_, v)| v.as_str()).collect();
-            match deflate::negotiate(&offers, config) {
-                Ok(found) => found,
-                Err(_) => return socket.refuse(400, "Invalid or unacceptable Sec-WebSocket-Extensions header", &[]).await,
-            }
-        }
-    };
-    if server.is_closed() {
-        return socket.refuse(503, "Server is closing", &[]).await;
-    }
-    let compression = match (&negotiated, &server.config.deflate) {
-        (Some((n, _)), Some(config)) => Some(Compression {
-            deflater: Mutex::new(Deflater::new(n, config.level)),
-            enabled: config.compress,
-            threshold: config.threshold,
-            used: AtomicBool::new(false),
-        }),
-        _ => None,
-    };
-    let (negotiated, extensions) = negotiated.map_or((None, None), |(n, answer)| (Some(n), Some(answer)));
-    let (decide, decided) = oneshot::channel();
-    let server_sink = server.sink.clone();
-    let tls = socket.tls_info();
-    let conn = Arc::new(Conn {
-        id: server.next_conn_id(),
-        socket: Mutex::new(Some(Arc::new(socket))),
-        peer,
-        local,
-        outbox: Outbox::default(),
-        negotiated,
-        compression,
-        state: AtomicU8::new(CONNECTING),
-        aggregate: AtomicBool::new(false),
-        node_buffers: AtomicBool::new(false),
-        paused: AtomicBool::new(false),
-        frames: AtomicBool::new(false),
-        control_events: AtomicBool::new(false),
-        handshake: Arc::new(Handshake { head, upgrade, extensions: extensions.clone(), tls, tag }),
-        extensions,
-        decision: Mutex::new(Some(decide)),
-        wake_reader: Notify::new(),
-        route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
-        server: server.clone(),
-    });
-    server.track(&conn);
-    if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
-        conn.reject(503, "Service Unavailable", &[]);
-    }
-    let accepted = decided.await.unwrap_or(false);
-    let socket = conn.socket().expect("released only at the end of this function");
-    if accepted {
-        conn.clone().run(&socket, buf).await;
-    } else {
-        let _ = timeout(server.config.close_timeout, conn.outbox.finish(&socket)).await;
-        conn.state.store(CLOSED, Ordering::Release);
-        conn.emit_closed(ABNORMAL, String::new());
-    }
-    conn.release(socket);
-    server.topics.leave_all(&conn);
-    server.untrack(conn.id);
-    // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
-    super::memory::released();
-}
-
-thread_local! {
-    /// Scratch space for compressed payloads, reused by every connection sending from this thread.
-    static COMPRESSED: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
-}
-
-/// A random masking key, for servers configured to mask (sack's `masking` option).
-fn random_mask() -> [u8; 4] {
-    use std::hash::{BuildHasher, RandomState};
-    (RandomState::new().hash_one(Instant::now()) as u32).to_ne_bytes()
-}
-
 impl Conn {
     pub fn state(&self) -> u8 {
         self.state.load(Ordering::Acquire)
     }
 
     /// The socket, while the connection has not ended.
-    fn socket(&self) -> Option<Arc<Socket>> {
+    pub(super) fn socket(&self) -> Option<Arc<Socket>> {
         self.socket.lock().unwrap().clone()
     }
 
     /// The connection ended: what it holds is freed now rather than when JavaScript's object for it is collected.
     /// Nothing more is written, and the descriptor closes as soon as a writer still waiting for the socket has
     /// given up (an abort wakes it when anything was left unsent); the compressor's state goes too.
-    fn release(&self, socket: Arc<Socket>) {
+    pub(super) fn release(&self, socket: Arc<Socket>) {
         self.socket.lock().unwrap().take();
         if self.outbox.buffered() > 0 {
             socket.abort();
@@ -231,126 +108,13 @@ impl Conn {
     }
 
     /// The last event: nothing is delivered after it.
-    fn emit_closed(&self, code: u16, reason: String) {
+    pub(super) fn emit_closed(&self, code: u16, reason: String) {
         self.route.emit_last(Event::Closed { code, reason });
     }
 
     /// The opening request (kept: a connection handed to another thread shows it again there).
     pub fn handshake(&self) -> Arc<Handshake> {
         self.handshake.clone()
-    }
-
-    fn mask(&self) -> Option<[u8; 4]> {
-        self.server.config.masking.then(random_mask)
-    }
-
-    /// Finishes a pending upgrade with a 101 (plus `extra` header lines); false if it was already decided.
-    /// A client that already went away is not answered: false, and the connection ends (1006).
-    pub fn accept(self: &Arc<Self>, protocol: Option<&str>, extra: &[String]) -> bool {
-        let Some(decide) = self.decision.lock().unwrap().take() else { return false };
-        if self.socket().is_none_or(|s| s.peer_gone()) {
-            self.state.store(CLOSING, Ordering::Release);
-            let _ = decide.send(false);
-            return false;
-        }
-        let answer = handshake::switching_protocols(&self.handshake.upgrade.key, protocol, self.extensions.as_deref(), extra);
-        self.outbox.push(|buf| buf.extend_from_slice(&answer));
-        self.state.store(OPEN, Ordering::Release);
-        self.flush_now();
-        let _ = decide.send(true);
-        true
-    }
-
-    /// Refuses a pending upgrade with an HTTP error; false if it was already decided.
-    pub fn reject(&self, status: u16, body: &str, headers: &[(&str, &str)]) -> bool {
-        let Some(decide) = self.decision.lock().unwrap().take() else { return false };
-        let answer = handshake::error_response(status, body, headers);
-        self.outbox.push_close(|buf| buf.extend_from_slice(&answer));
-        self.state.store(CLOSING, Ordering::Release);
-        let _ = decide.send(false);
-        true
-    }
-
-    /// Queues a frame whose payload `write` appends (exactly `len` bytes); false unless the connection is open.
-    pub fn queue_frame(&self, opcode: u8, len: usize, write: impl FnOnce(&mut BytesMut)) -> bool {
-        if self.state() != OPEN {
-            return false;
-        }
-        let queued = self.encode_frame(opcode, len, write);
-        self.check_backpressure();
-        queued
-    }
-
-    fn encode_frame(&self, opcode: u8, len: usize, write: impl FnOnce(&mut BytesMut)) -> bool {
-        let mask = self.mask();
-        match self.server.config.fragment_threshold {
-            Some(limit) if len > limit && opcode & 0x8 == 0 => {
-                // WebSocket-Node's fragmentOutgoingMessages: the payload goes out in frames of at most `limit`.
-                let mut payload = BytesMut::with_capacity(len + 1);
-                write(&mut payload);
-                self.outbox.push(|buf| {
-                    let count = payload.len().div_ceil(limit);
-                    for (i, piece) in payload.chunks(limit).enumerate() {
-                        let kind = if i == 0 { opcode } else { crate::protocol::frame::OP_CONTINUATION };
-                        encode_frame_with(buf, i + 1 == count, false, kind, piece.len(), mask, |b| b.extend_from_slice(piece));
-                    }
-                })
-            }
-            _ => self.outbox.push(|buf| encode_frame_with(buf, true, false, opcode, len, mask, write)),
-        }
-    }
-
-    /// Queues a complete frame shared with other connections (a broadcast); false unless the connection is open.
-    pub fn queue_shared(&self, frame: Bytes) -> bool {
-        let queued = self.state() == OPEN && self.outbox.push_shared(frame);
-        self.check_backpressure();
-        queued
-    }
-
-    /// More queued than `max_backpressure`: the reader pauses at its next turn (or closes, see below).
-    pub fn over_backpressure(&self) -> bool {
-        self.outbox.buffered() > self.server.config.max_backpressure
-    }
-
-    /// With `close_on_backpressure_limit`, a queue past the limit wakes the reader now, so that it closes (1008).
-    fn check_backpressure(&self) {
-        if self.server.config.close_on_backpressure_limit && self.over_backpressure() {
-            self.wake_reader.notify_one();
-        }
-    }
-
-    /// Whether a message of `len` bytes goes out compressed (then it is sent with `queue_compressed`).
-    pub fn compresses(&self, len: usize) -> bool {
-        self.compression.as_ref().is_some_and(|c| c.enabled && len >= c.threshold)
-    }
-
-    /// Queues a data message compressed with permessage-deflate (RSV1 set); false unless the connection is open.
-    pub fn queue_compressed(&self, opcode: u8, data: &[u8]) -> bool {
-        let Some(compression) = &self.compression else { return false };
-        if self.state() != OPEN {
-            return false;
-        }
-        compression.used.store(true, Ordering::Relaxed);
-        let mask = self.mask();
-        // The compressor lock is held until the frame is queued: frames must leave in the order they were compressed.
-        let mut deflater = compression.deflater.lock().unwrap();
-        let queued = COMPRESSED.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            scratch.clear();
-            deflater.compress(data, &mut scratch);
-            self.outbox.push(|buf| encode_frame_with(buf, true, true, opcode, scratch.len(), mask, |b| b.extend_from_slice(&scratch)))
-        });
-        self.check_backpressure();
-        queued
-    }
-
-    /// Frees the compressor if it was not used since the last check.
-    fn release_idle_compressor(&self) {
-        if let Some(c) = &self.compression {
-            if !c.used.swap(false, Ordering::Relaxed) && c.deflater.lock().unwrap().release() {
-                super::memory::released();
-            }
-        }
     }
 
     /// Wakes the reader (a queued connection got its receiving thread).
@@ -367,17 +131,13 @@ impl Conn {
         if self.state.compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             let mask = self.mask();
             self.outbox.push_close(|buf| encode_close(buf, code, reason, mask));
-            self.flush_now();
+            self.write_now();
             self.wake_reader.notify_one();
         }
     }
 
     pub fn set_no_delay(&self, on: bool) -> io::Result<()> {
         self.socket().map_or(Ok(()), |s| s.set_nodelay(on))
-    }
-
-    pub fn set_aggregate(&self, on: bool) {
-        self.aggregate.store(on, Ordering::Relaxed);
     }
 
     /// Data frames one by one instead of messages; takes effect when the connection opens.
@@ -411,39 +171,8 @@ impl Conn {
         self.wake_reader.notify_one();
     }
 
-    /// Writes the queue now, or with `aggregate` a moment from now so that more sends can join the write.
-    pub fn flush(self: &Arc<Self>) {
-        if !self.aggregate.load(Ordering::Relaxed) {
-            return self.flush_now();
-        }
-        if self.outbox.schedule_flush() {
-            let conn = self.clone();
-            if let Ok(rt) = runtime(None) {
-                rt.spawn(async move {
-                    sleep(AGGREGATE_DELAY).await;
-                    conn.flush_now();
-                });
-            }
-        }
-    }
-
-    /// Writes what the socket takes now; a task finishes the rest when the socket is full.
-    pub fn flush_now(self: &Arc<Self>) {
-        let Some(socket) = self.socket() else { return };
-        if self.outbox.flush(&socket) == Flushed::NeedWriter {
-            let conn = self.clone();
-            if let Ok(rt) = runtime(None) {
-                rt.spawn(async move {
-                    if conn.outbox.write_pending(&socket).await.is_ok() && conn.state() == OPEN {
-                        conn.route.emit(&mut vec![Event::Drain]);
-                    }
-                });
-            }
-        }
-    }
-
     /// The open connection: reads and dispatches until it closes, then reports how.
-    async fn run(self: Arc<Self>, socket: &Socket, mut buf: BytesMut) {
+    pub(super) async fn run(self: Arc<Self>, socket: &Socket, mut buf: BytesMut) {
         let ending = self.read_loop(socket, &mut buf).await;
         if !matches!(ending, Ending::Dropped) {
             // Let the application answer the messages that came before the close, as a single-threaded server would.
@@ -567,7 +296,7 @@ impl Conn {
                         return Ending::Unresponsive;
                     }
                     if self.queue_frame(crate::protocol::frame::OP_PING, 0, |_| {}) {
-                        self.flush_now();
+                        self.write_now();
                     }
                     keepalive.pinged();
                 }
@@ -612,7 +341,7 @@ impl Conn {
     /// Writes the pongs a read caused (`answered`), and hands its events over in one go.
     fn deliver(self: &Arc<Self>, events: &mut Vec<Event>, answered: &mut bool) -> bool {
         if std::mem::take(answered) {
-            self.flush_now();
+            self.write_now();
         }
         events.is_empty() || self.route.emit(events)
     }
@@ -678,6 +407,7 @@ fn far_future() -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn consecutive_pings_or_pongs_are_one_event_with_the_latest_payload() {

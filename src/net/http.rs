@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::timeout;
 
-use super::connection::upgrade;
+use super::upgrade::upgrade;
 use super::server::Server;
 use super::socket::Socket;
 use super::failure::Failure;

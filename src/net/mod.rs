@@ -14,10 +14,12 @@ pub mod outbox;
 pub mod route;
 pub mod runtime;
 pub mod secure;
+pub mod send;
 pub mod server;
 pub mod socket;
 pub mod tls;
 pub mod topics;
+pub mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -158,8 +158,8 @@ impl Outbox {
         true
     }
 
-    /// Marks a deferred flush as arranged; true if the caller is the one that must arrange it.
-    pub fn schedule_flush(&self) -> bool {
+    /// Marks a flush as on its way; true if the caller is the one that must make it happen.
+    pub fn claim_flush(&self) -> bool {
         let mut q = self.queue.lock().unwrap();
         !std::mem::replace(&mut q.flush_scheduled, true)
     }
@@ -194,8 +194,8 @@ impl Outbox {
         result
     }
 
-    /// Writes what the socket takes now, from whatever thread calls it.
-    pub fn flush(&self, socket: &Socket) -> Flushed {
+    /// Writes what the socket takes now, from whatever thread calls it (a claimed flush is done).
+    pub fn write_available(&self, socket: &Socket) -> Flushed {
         let mut q = self.queue.lock().unwrap();
         q.flush_scheduled = false;
         if q.writer_active {

@@ -13,7 +13,8 @@ use tokio::sync::Notify;
 
 use super::backplane::{Backplane, BackplaneConfig};
 use super::bridge::Bridge;
-use super::connection::{upgrade, Conn};
+use super::connection::Conn;
+use super::upgrade::upgrade;
 use super::failure::Failure;
 use super::runtime::runtime;
 use super::socket::Socket;

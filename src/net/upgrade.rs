@@ -1,0 +1,151 @@
+//! The opening handshake of a connection: the upgrade request checked and extensions negotiated, the
+//! application's decision awaited, then the 101 (or an HTTP error) and the connection run until it closes.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::{oneshot, Notify};
+use tokio::time::timeout;
+
+use super::connection::{Conn, CLOSED, CLOSING, CONNECTING, OPEN};
+use super::outbox::Outbox;
+use super::route::Route;
+use super::send::Compression;
+use super::server::Server;
+use super::socket::{Socket, TlsInfo};
+use super::{Event, Sink};
+use crate::protocol::close::ABNORMAL;
+use crate::protocol::deflate::{self, Deflater};
+use crate::protocol::handshake::{self, Request, Upgrade};
+
+/// What the client sent to open the connection. The request is kept as the bytes received (one allocation
+/// instead of one per header) and parsed again when JavaScript asks for it.
+pub struct Handshake {
+    head: Bytes,
+    pub upgrade: Upgrade,
+    /// The `Sec-WebSocket-Extensions` answer, when an extension was negotiated.
+    pub extensions: Option<String>,
+    /// Present on TLS connections.
+    pub tls: Option<TlsInfo>,
+    /// Given with an adopted socket, to match it with its connection.
+    pub tag: u32,
+}
+
+impl Handshake {
+    pub fn request(&self) -> Request {
+        // These bytes parsed once already, so they parse again; the empty fallback only keeps this panic-free.
+        handshake::parse_request(&self.head, usize::MAX).ok().flatten().map(|(r, _)| r).unwrap_or(Request {
+            method: String::new(),
+            target: String::new(),
+            version: 1,
+            headers: Vec::new(),
+        })
+    }
+}
+
+/// Takes an upgrade request: validates it, waits for the application's decision, then runs the connection
+/// until it closes. `head` is the request as received, `buf` whatever the client sent after it, `tag` an
+/// adopted socket's token (0 otherwise).
+#[allow(clippy::too_many_arguments)]
+pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: Bytes, buf: BytesMut, tag: u32) {
+    let upgrade = match handshake::validate_upgrade(&request, server.config.bad_version_status) {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return socket.refuse(rejection.status, rejection.reason, rejection.headers).await,
+    };
+    let negotiated = match &server.config.deflate {
+        None => None,
+        Some(config) => {
+            let offers: Vec<&str> = request.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions")).map(|(_, v)| v.as_str()).collect();
+            match deflate::negotiate(&offers, config) {
+                Ok(found) => found,
+                Err(_) => return socket.refuse(400, "Invalid or unacceptable Sec-WebSocket-Extensions header", &[]).await,
+            }
+        }
+    };
+    if server.is_closed() {
+        return socket.refuse(503, "Server is closing", &[]).await;
+    }
+    let compression = match (&negotiated, &server.config.deflate) {
+        (Some((n, _)), Some(config)) => Some(Compression {
+            deflater: Mutex::new(Deflater::new(n, config.level)),
+            enabled: config.compress,
+            threshold: config.threshold,
+            used: AtomicBool::new(false),
+        }),
+        _ => None,
+    };
+    let (negotiated, extensions) = negotiated.map_or((None, None), |(n, answer)| (Some(n), Some(answer)));
+    let (decide, decided) = oneshot::channel();
+    let server_sink = server.sink.clone();
+    let tls = socket.tls_info();
+    let conn = Arc::new(Conn {
+        id: server.next_conn_id(),
+        socket: Mutex::new(Some(Arc::new(socket))),
+        peer,
+        local,
+        outbox: Outbox::default(),
+        negotiated,
+        compression,
+        state: AtomicU8::new(CONNECTING),
+        aggregate: AtomicBool::new(false),
+        node_buffers: AtomicBool::new(false),
+        paused: AtomicBool::new(false),
+        frames: AtomicBool::new(false),
+        control_events: AtomicBool::new(false),
+        handshake: Arc::new(Handshake { head, upgrade, extensions: extensions.clone(), tls, tag }),
+        extensions,
+        decision: Mutex::new(Some(decide)),
+        wake_reader: Notify::new(),
+        route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
+        server: server.clone(),
+    });
+    server.track(&conn);
+    if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
+        conn.reject(503, "Service Unavailable", &[]);
+    }
+    let accepted = decided.await.unwrap_or(false);
+    let socket = conn.socket().expect("released only at the end of this function");
+    if accepted {
+        conn.clone().run(&socket, buf).await;
+    } else {
+        let _ = timeout(server.config.close_timeout, conn.outbox.finish(&socket)).await;
+        conn.state.store(CLOSED, Ordering::Release);
+        conn.emit_closed(ABNORMAL, String::new());
+    }
+    conn.release(socket);
+    server.topics.leave_all(&conn);
+    server.untrack(conn.id);
+    // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
+    super::memory::released();
+}
+
+impl Conn {
+    /// Finishes a pending upgrade with a 101 (plus `extra` header lines); false if it was already decided.
+    /// A client that already went away is not answered: false, and the connection ends (1006).
+    pub fn accept(self: &Arc<Self>, protocol: Option<&str>, extra: &[String]) -> bool {
+        let Some(decide) = self.decision.lock().unwrap().take() else { return false };
+        if self.socket().is_none_or(|s| s.peer_gone()) {
+            self.state.store(CLOSING, Ordering::Release);
+            let _ = decide.send(false);
+            return false;
+        }
+        let answer = handshake::switching_protocols(&self.handshake.upgrade.key, protocol, self.extensions.as_deref(), extra);
+        self.outbox.push(|buf| buf.extend_from_slice(&answer));
+        self.state.store(OPEN, Ordering::Release);
+        self.write_now();
+        let _ = decide.send(true);
+        true
+    }
+
+    /// Refuses a pending upgrade with an HTTP error; false if it was already decided.
+    pub fn reject(&self, status: u16, body: &str, headers: &[(&str, &str)]) -> bool {
+        let Some(decide) = self.decision.lock().unwrap().take() else { return false };
+        let answer = handshake::error_response(status, body, headers);
+        self.outbox.push_close(|buf| buf.extend_from_slice(&answer));
+        self.state.store(CLOSING, Ordering::Release);
+        let _ = decide.send(false);
+        true
+    }
+}
