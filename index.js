@@ -2,7 +2,7 @@
 // The sack.vfs-style face: `WebSocket.Server`, as sack.vfs's websocket_module.cc behaves, over the native core.
 
 const cluster = require('cluster');
-const { native, register, unregister, KIND } = require('./lib/pump.js');
+const { native, register, unregister } = require('./lib/pump.js');
 const { handleRequest, splitTarget, headersObject, socketInfo } = require('./lib/http.js');
 const { isValidStatusCode } = require('./lib/codes.js');
 const { asPayload } = require('./lib/payload.js');
@@ -238,19 +238,11 @@ class Connection {
     if (this._server) this._server._opened(this);
   }
 
-  /**
-   * After a post: events of this thread's current batch still reach this object; they are passed on to the
-   * connection's new thread (behind them come the ones the native side forwards), so none is lost.
-   */
+  /** After a post: this object gets no more events (the native side passes them to the new thread). */
   _detach() {
     this._posted = true;
     if (this._server) this._server._connections.delete(this);
-    const native = this._native;
-    this._onMessage = (data) => native.forward(typeof data === 'string' ? KIND.TEXT : KIND.BINARY, data);
-    this._onClose = (code, reason) => native.forward(KIND.CLOSED, [code, reason]);
-    this._onDrain = () => native.forward(KIND.DRAIN, undefined);
-    this._onPing = (data) => native.forward(KIND.PING, data);
-    this._onPong = (data) => native.forward(KIND.PONG, data);
+    unregister(this._native.slot);
   }
 
   _emit(list, ...args) {

@@ -5,27 +5,14 @@
 
 const native = require('./addon.js').loadAddon();
 
-// Must match KIND_BITS and the KIND_* constants in src/binding/pump.rs.
-const KIND_BITS = 5;
+// The event kinds, as the native side numbers them (src/binding/events.rs).
+const {
+  KIND_BITS, KIND_TEXT: TEXT, KIND_BINARY: BINARY, KIND_UPGRADE: UPGRADE, KIND_CLOSED: CLOSED, KIND_DRAIN: DRAIN,
+  KIND_PING: PING, KIND_PONG: PONG, KIND_SERVER_CLOSED: SERVER_CLOSED, KIND_REQUEST: REQUEST, KIND_POSTED: POSTED,
+  KIND_FAILURE: FAILURE, KIND_TEXT_BYTES: TEXT_BYTES, KIND_BINARY_BYTES: BINARY_BYTES, KIND_OUTPUT: OUTPUT,
+  KIND_BRIDGE_END: BRIDGE_END, KIND_BRIDGE_RESUME: BRIDGE_RESUME, KIND_FRAME: FRAME, KIND_BACKPLANE: BACKPLANE,
+} = native;
 const KIND_MASK = (1 << KIND_BITS) - 1;
-const TEXT = 0;
-const BINARY = 1;
-const UPGRADE = 2;
-const CLOSED = 3;
-const DRAIN = 4;
-const PING = 5;
-const PONG = 6;
-const SERVER_CLOSED = 7;
-const REQUEST = 8;
-const POSTED = 9;
-const FAILURE = 10;
-const TEXT_BYTES = 12;
-const OUTPUT = 13;
-const BRIDGE_END = 14;
-const BRIDGE_RESUME = 15;
-const BINARY_BYTES = 16;
-const FRAME = 17;
-const BACKPLANE = 18;
 
 /** slot → the face object that receives that slot's events (a server or a connection). */
 const targets = [];
@@ -46,10 +33,17 @@ function rethrow(err) {
   throw err;
 }
 
-function deliver(code, payload) {
+/** Indices of this batch's events that had no target (see dispatch). */
+let undelivered;
+
+function deliver(index, code, payload) {
   const slot = code >>> KIND_BITS;
   const target = targets[slot];
-  if (target === undefined) return; // a face dropped the object early; its events have nowhere to go
+  if (target === undefined) {
+    // Posted to another thread during this batch (the native side passes the event on), or dropped by its face.
+    (undelivered ??= []).push(index);
+    return;
+  }
   switch (code & KIND_MASK) {
     case TEXT:
     case BINARY:
@@ -109,19 +103,21 @@ function deliver(code, payload) {
 }
 
 // A handler that throws must not cost the rest of the batch its events: the error is rethrown on its own tick,
-// where it becomes an ordinary uncaught exception.
+// where it becomes an ordinary uncaught exception. Returns the indices of the events that had no target.
 function dispatch(events, sharedBuffer) {
   shared = sharedBuffer;
+  undelivered = undefined;
   const n = events.length;
   let i = 0;
   while (i < n) {
     try {
-      for (; i < n; i += 2) deliver(events[i], events[i + 1]);
+      for (; i < n; i += 2) deliver(i, events[i], events[i + 1]);
     } catch (err) {
       i += 2;
       process.nextTick(rethrow, err);
     }
   }
+  return undelivered;
 }
 
 native.startPump(dispatch);
@@ -131,12 +127,9 @@ function register(slot, target) {
   targets[slot] = target;
 }
 
-/** Forgets the object of `slot` (its events now go elsewhere or end). */
+/** Forgets the object of `slot`: its events now go elsewhere (a posted connection's) or nowhere. */
 function unregister(slot) {
   targets[slot] = undefined;
 }
 
-/** Event kinds, for faces that pass events back to the native side (a connection posted mid-batch). */
-const KIND = Object.freeze({ TEXT, BINARY, TEXT_BYTES, BINARY_BYTES, CLOSED, DRAIN, PING, PONG });
-
-module.exports = { native, register, unregister, KIND };
+module.exports = { native, register, unregister };

@@ -8,7 +8,6 @@ use napi::{Env, JsValue};
 
 use super::pump;
 use super::server::topic_name;
-use crate::net::Event;
 use super::values::{self, Payload};
 use crate::net::connection::CONNECTING;
 use crate::net::Conn;
@@ -100,31 +99,6 @@ impl NativeConnection {
         }
     }
 
-    /// Passes on an event that was already in this thread's current batch when the connection was posted:
-    /// `kind` and `payload` as `dispatch` received them.
-    #[napi(catch_unwind)]
-    pub fn forward(&self, env: Env, kind: u32, payload: Unknown<'_>) -> Result<()> {
-        let bytes = || -> Result<bytes::Bytes> { Ok(unsafe { values::owned_bytes(env.raw(), payload.raw())? }.unwrap_or_default()) };
-        let event = match kind {
-            pump::KIND_TEXT => Event::Text(bytes()?),
-            pump::KIND_TEXT_BYTES => Event::TextBytes(bytes()?),
-            pump::KIND_BINARY_BYTES => Event::BinaryBytes(bytes()?),
-            pump::KIND_BINARY => Event::Binary(bytes()?),
-            pump::KIND_PING => Event::Ping(bytes()?),
-            pump::KIND_PONG => Event::Pong(bytes()?),
-            pump::KIND_DRAIN => Event::Drain,
-            pump::KIND_CLOSED => {
-                let pair: Vec<Unknown> = unsafe { Vec::from_napi_value(env.raw(), payload.raw())? };
-                let code: u32 = unsafe { u32::from_napi_value(env.raw(), pair[0].raw())? };
-                let reason: String = unsafe { String::from_napi_value(env.raw(), pair[1].raw())? };
-                Event::Closed { code: code as u16, reason }
-            }
-            _ => return Err(Error::new(Status::InvalidArg, format!("cannot forward an event of kind {kind}"))),
-        };
-        self.conn.route.forward(event);
-        Ok(())
-    }
-
     /// Hands the connection to a thread that called `acceptPosts(name)`; with `queue`, waits for one. False
     /// when no thread takes it (it then stays here).
     #[napi(catch_unwind)]
@@ -181,7 +155,7 @@ impl NativeConnection {
     /// Messages arrive as bytes for Node Buffers (kinds TEXT_BYTES and BINARY_BYTES), text included.
     #[napi(catch_unwind)]
     pub fn set_node_buffers(&self, on: bool) {
-        self.conn.set_node_buffers(on);
+        pump::set_as_bytes(self.slot, on);
     }
 
     /// Refuses the upgrade with an HTTP status, body and headers (names and values alternating); false if it was

@@ -2,6 +2,8 @@
 //! network events to JavaScript in batches.
 
 pub mod connection;
+pub mod dispatch;
+pub mod events;
 pub mod http;
 pub mod pump;
 pub mod server;

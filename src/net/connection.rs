@@ -49,8 +49,6 @@ pub struct Conn {
     pub(super) compression: Option<Compression>,
     pub(super) state: AtomicU8,
     pub(super) aggregate: AtomicBool,
-    /// Messages go to the application as bytes for Node Buffers, text included (ws delivers Buffers).
-    pub(super) node_buffers: AtomicBool,
     /// The application stopped reading (ws's pause()).
     pub(super) paused: AtomicBool,
     /// Data frames go to the application one by one (WebSocket-Node's assembleFragments: false).
@@ -148,10 +146,6 @@ impl Conn {
     /// Report pings and pongs as events (an application without ping or pong listeners pays nothing for them).
     pub fn set_control_events(&self, on: bool) {
         self.control_events.store(on, Ordering::Relaxed);
-    }
-
-    pub fn set_node_buffers(&self, on: bool) {
-        self.node_buffers.store(on, Ordering::Relaxed);
     }
 
     /// Stops (true) or restarts (false) reading from the socket.
@@ -313,9 +307,7 @@ impl Conn {
     /// Turns a message into its event; true when it queued a pong.
     fn on_message(&self, message: Message, events: &mut Vec<Event>) -> bool {
         match message {
-            Message::Text(data) if self.node_buffers.load(Ordering::Relaxed) => events.push(Event::TextBytes(data)),
             Message::Text(data) => events.push(Event::Text(data)),
-            Message::Binary(data) if self.node_buffers.load(Ordering::Relaxed) => events.push(Event::BinaryBytes(data)),
             Message::Binary(data) => events.push(Event::Binary(data)),
             Message::Ping(data) if !self.server.config.auto_pong => {
                 // The application answers each ping itself (WebSocket-Node): it sees every one.

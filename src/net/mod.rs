@@ -36,10 +36,6 @@ pub enum Event {
     /// A plain HTTP request for the application to answer; targets the server.
     Request(Arc<http::Exchange>),
     Text(Bytes),
-    /// A text message for an application that wants Node Buffers.
-    TextBytes(Bytes),
-    /// A binary message for an application that wants Node Buffers.
-    BinaryBytes(Bytes),
     /// One data frame, for an application that assembles messages itself.
     Frame { opcode: u8, fin: bool, data: Bytes },
     Binary(Bytes),
@@ -76,7 +72,7 @@ impl Event {
     /// Bytes this event holds while it waits for its consumer (what backpressure counts).
     pub fn weight(&self) -> usize {
         match self {
-            Event::Text(b) | Event::TextBytes(b) | Event::BinaryBytes(b) | Event::Binary(b) | Event::Frame { data: b, .. } | Event::Ping(b) | Event::Pong(b) => b.len(),
+            Event::Text(b) | Event::Binary(b) | Event::Frame { data: b, .. } | Event::Ping(b) | Event::Pong(b) => b.len(),
             _ => 0,
         }
     }

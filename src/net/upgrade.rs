@@ -90,7 +90,6 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         compression,
         state: AtomicU8::new(CONNECTING),
         aggregate: AtomicBool::new(false),
-        node_buffers: AtomicBool::new(false),
         paused: AtomicBool::new(false),
         frames: AtomicBool::new(false),
         control_events: AtomicBool::new(false),
