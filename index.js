@@ -4,7 +4,6 @@
 const cluster = require('cluster');
 const { native, register, unregister } = require('./lib/pump.js');
 const { handleRequest, splitTarget, headersObject, socketInfo } = require('./lib/http.js');
-const { isValidStatusCode } = require('./lib/codes.js');
 const { asPayload } = require('./lib/payload.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics } = require('./lib/topics.js');
 
@@ -203,11 +202,11 @@ class Connection {
 
   close(code, reason) {
     this._usable();
-    if (code !== undefined && (typeof code !== 'number' || !isValidStatusCode(code))) throw new RangeError(`invalid close code ${code}`);
-    if (reason !== undefined && Buffer.byteLength(String(reason)) > 123) {
-      throw new RangeError('The close reason must not be greater than 123 bytes');
+    if (code !== undefined && (typeof code !== 'number' || !native.isValidCloseCode(code))) throw new RangeError(`invalid close code ${code}`);
+    if (reason !== undefined && Buffer.byteLength(String(reason)) > native.MAX_CLOSE_REASON) {
+      throw new RangeError(`The close reason must not be greater than ${native.MAX_CLOSE_REASON} bytes`);
     }
-    this._native.close(code, reason === undefined ? undefined : String(reason));
+    this._native.close(code ?? 1000, reason === undefined ? undefined : String(reason));
   }
 
   /** Keeps a pending accept pending after the accept handler returns (finish it with resume() or close()). */

@@ -5,7 +5,6 @@
 const EventEmitter = require('events');
 const url = require('url');
 const { native, register } = require('../pump.js');
-const { isValidStatusCode } = require('../codes.js');
 const { takeOver } = require('../takeover.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
 
@@ -69,13 +68,13 @@ class WebSocketConnection extends EventEmitter {
   close(reasonCode, description) {
     if (!this.connected) return;
     if (typeof reasonCode !== 'number') reasonCode = 1000;
-    if (!isValidStatusCode(reasonCode)) throw new Error(`Close code ${reasonCode} is not valid.`);
+    if (!native.isValidCloseCode(reasonCode)) throw new Error(`Close code ${reasonCode} is not valid.`);
     if (typeof description !== 'string') description = CLOSE_DESCRIPTIONS[reasonCode];
     this.closeReasonCode = reasonCode;
     this.closeDescription = description;
     this.state = 'ending';
     this.connected = false;
-    this._native.close(reasonCode, Buffer.byteLength(description) > 123 ? undefined : description);
+    this._native.close(reasonCode, fitReason(description));
   }
 
   drop(reasonCode, description, skipCloseFrame) {
@@ -83,8 +82,8 @@ class WebSocketConnection extends EventEmitter {
     if (typeof description !== 'string') description = CLOSE_DESCRIPTIONS[reasonCode];
     this.closeReasonCode = reasonCode;
     this.closeDescription = description;
-    if (this.connected && !skipCloseFrame && isValidStatusCode(reasonCode)) {
-      this._native.close(reasonCode, Buffer.byteLength(description) > 123 ? undefined : description);
+    if (this.connected && !skipCloseFrame && native.isValidCloseCode(reasonCode)) {
+      this._native.close(reasonCode, fitReason(description));
     }
     this.connected = false;
     this._native.terminate();
@@ -128,13 +127,16 @@ function parseCookies(header) {
   });
 }
 
+/** `requestedExtensions`: the offers as parsed natively (a malformed header offers none). */
 function parseExtensions(header) {
   if (!header) return [];
-  return header.split(',').map((ext) => {
-    const [name, ...params] = ext.split(';').map((p) => p.trim());
-    return { name, params: params.map((p) => { const [k, v] = p.split('='); return { name: k, value: v }; }) };
-  });
+  return (native.parseExtensions(header) || []).map(({ name, params }) => ({
+    name, params: params.map((p) => ({ name: p.name, value: p.value ?? undefined })),
+  }));
 }
+
+/** A description too long for a close frame is left out, as WebSocket-Node does not send it either. */
+const fitReason = (description) => (Buffer.byteLength(description) > native.MAX_CLOSE_REASON ? undefined : description);
 
 function setCookieHeader(cookie) {
   if (!cookie || typeof cookie.name !== 'string' || cookie.value === undefined) throw new Error('Each cookie to set must at least provide a "name" and "value"');

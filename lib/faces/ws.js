@@ -5,14 +5,11 @@
 const EventEmitter = require('events');
 const http = require('http');
 const cluster = require('cluster');
-const { createHash } = require('crypto');
 const { Duplex } = require('stream');
 const { native, register } = require('../pump.js');
-const { isValidStatusCode } = require('../codes.js');
 const { takeOver } = require('../takeover.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const [CONNECTING, OPEN, CLOSING, CLOSED] = [0, 1, 2, 3];
 const EMPTY = Buffer.alloc(0);
@@ -129,7 +126,9 @@ class WebSocket extends EventEmitter {
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return this._notOpen(data === undefined ? EMPTY : toBuffer(data), cb);
     const payload = data === undefined ? undefined : toBuffer(data);
-    if (payload && payload.length > 125) throw new RangeError('The data size must not be greater than 125 bytes');
+    if (payload && payload.length > native.MAX_CONTROL_PAYLOAD) {
+      throw new RangeError(`The data size must not be greater than ${native.MAX_CONTROL_PAYLOAD} bytes`);
+    }
     this._native[kind](payload);
     if (cb) process.nextTick(cb, null);
     return undefined;
@@ -148,14 +147,14 @@ class WebSocket extends EventEmitter {
   close(code, data) {
     if (this._readyState === CLOSED || this._readyState === CLOSING) return;
     this._readyState = CLOSING; // before the checks, as in ws: a close() that throws still leaves it closing
-    if (code !== undefined && (typeof code !== 'number' || !isValidStatusCode(code))) {
+    if (code !== undefined && (typeof code !== 'number' || !native.isValidCloseCode(code))) {
       throw new TypeError('First argument must be a valid error code number');
     }
     const reason = data === undefined ? undefined : String(data);
-    if (reason !== undefined && Buffer.byteLength(reason) > 123) {
-      throw new RangeError('The message must not be greater than 123 bytes');
+    if (reason !== undefined && Buffer.byteLength(reason) > native.MAX_CLOSE_REASON) {
+      throw new RangeError(`The message must not be greater than ${native.MAX_CLOSE_REASON} bytes`);
     }
-    this._native.close(code === undefined ? 1005 : code, reason);
+    this._native.close(code, reason);
   }
 
   terminate() {
@@ -237,11 +236,10 @@ for (const type of ['open', 'error', 'close', 'message']) {
   });
 }
 
+/** Answers an upgrade request that is not taken over with an HTTP error (headers alternating names and values). */
 function abortHandshake(socket, code, message, headers) {
-  message = message || http.STATUS_CODES[code];
-  headers = { Connection: 'close', 'Content-Type': 'text/html', 'Content-Length': Buffer.byteLength(message), ...headers };
   socket.once('finish', socket.destroy);
-  socket.end(`HTTP/1.1 ${code} ${http.STATUS_CODES[code]}\r\n${Object.keys(headers).map((h) => `${h}: ${headers[h]}`).join('\r\n')}\r\n\r\n${message}`);
+  socket.end(native.errorResponse(code, message, headers));
 }
 
 function flatHeaders(headers) {
@@ -362,18 +360,11 @@ class WebSocketServer extends EventEmitter {
       throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
     }
     socket[kSocketTaken] = true;
-    // The checks ws makes in JavaScript, so that 'wsClientError' listeners see the same errors (the native side
-    // checks again; on the port path only it does).
-    const key = req.headers['sec-websocket-key'];
-    const version = +req.headers['sec-websocket-version'];
-    let problem;
-    if (req.method !== 'GET') problem = [405, 'Invalid HTTP method'];
-    else if (!req.headers.upgrade || req.headers.upgrade.toLowerCase() !== 'websocket') problem = [400, 'Invalid Upgrade header'];
-    else if (key === undefined || !/^[+/0-9A-Za-z]{22}==$/.test(key)) problem = [400, 'Missing or invalid Sec-WebSocket-Key header'];
-    else if (version !== 13 && version !== 8) problem = [400, 'Missing or invalid Sec-WebSocket-Version header', { 'Sec-WebSocket-Version': '13, 8' }];
+    // Checked here, before the socket is taken over, so that 'wsClientError' listeners see the errors ws gives.
+    const problem = native.checkUpgrade(req.method, req.httpVersion, req.rawHeaders, 400);
     if (problem) {
-      if (this.listenerCount('wsClientError')) this.emit('wsClientError', new Error(problem[1]), socket, req);
-      else abortHandshake(socket, ...problem);
+      if (this.listenerCount('wsClientError')) this.emit('wsClientError', new Error(problem.message), socket, req);
+      else abortHandshake(socket, problem.status, problem.message, problem.headers);
       return;
     }
     const tag = this._nextTag++;
@@ -412,15 +403,11 @@ class WebSocketServer extends EventEmitter {
 
   _completeUpgrade(nativeConn, hs, req, cb) {
     if (this._state > RUNNING) return nativeConn.reject(503, http.STATUS_CODES[503]);
-    const key = req.headers['sec-websocket-key'];
-    const headers = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade',
-      `Sec-WebSocket-Accept: ${createHash('sha1').update(key + GUID).digest('base64')}`];
     let protocol;
     if (hs.protocols.length) {
       protocol = this.options.handleProtocols ? this.options.handleProtocols(new Set(hs.protocols), req) : hs.protocols[0];
-      if (protocol) headers.push(`Sec-WebSocket-Protocol: ${protocol}`);
     }
-    if (hs.extensions) headers.push(`Sec-WebSocket-Extensions: ${hs.extensions}`);
+    const headers = native.answerLines(req.headers['sec-websocket-key'], protocol || undefined, hs.extensions || undefined);
     const standard = headers.length;
     this.emit('headers', headers, req);
     const ws = new this.options.WebSocket(null, undefined, this.options);

@@ -12,7 +12,7 @@ use super::values::{self, Payload};
 use crate::net::connection::CONNECTING;
 use crate::net::Conn;
 use crate::protocol::close;
-use crate::protocol::frame::{OP_BINARY, OP_PING, OP_PONG, OP_TEXT};
+use crate::protocol::frame::{MAX_CONTROL_PAYLOAD, OP_BINARY, OP_PING, OP_PONG, OP_TEXT};
 
 #[napi]
 pub struct NativeConnection {
@@ -122,7 +122,7 @@ impl NativeConnection {
         self.conn.accept(protocol.as_deref(), &headers.unwrap_or_default())
     }
 
-    /// Sends a pong with an optional payload (up to 125 bytes).
+    /// Sends a pong with an optional payload (up to MAX_CONTROL_PAYLOAD bytes).
     #[napi(catch_unwind)]
     pub fn pong(&self, env: Env, data: Option<Unknown<'_>>) -> Result<bool> {
         self.control(env, OP_PONG, data)
@@ -226,7 +226,7 @@ impl NativeConnection {
         Ok(queued)
     }
 
-    /// Sends a ping with an optional payload (up to 125 bytes).
+    /// Sends a ping with an optional payload (up to MAX_CONTROL_PAYLOAD bytes).
     #[napi(catch_unwind)]
     pub fn ping(&self, env: Env, data: Option<Unknown<'_>>) -> Result<bool> {
         self.control(env, OP_PING, data)
@@ -237,8 +237,8 @@ impl NativeConnection {
             None => bytes::Bytes::new(),
             Some(value) => unsafe { values::owned_bytes(env.raw(), value.raw())? }.unwrap_or_default(),
         };
-        if payload.len() > 125 {
-            return Err(Error::new(Status::InvalidArg, "The data size must not be greater than 125 bytes"));
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(Error::new(Status::InvalidArg, format!("The data size must not be greater than {MAX_CONTROL_PAYLOAD} bytes")));
         }
         let queued = self.conn.queue_frame(opcode, payload.len(), |buf| buf.extend_from_slice(&payload));
         if queued {
@@ -247,20 +247,23 @@ impl NativeConnection {
         Ok(queued)
     }
 
-    /// Starts the closing handshake (code 1000 by default; a pending upgrade is refused instead).
+    /// Starts the closing handshake; without a code the close frame has no payload (the peer sees 1005). A pending
+    /// upgrade is refused instead.
     #[napi(catch_unwind)]
     pub fn close(&self, code: Option<u32>, reason: Option<String>) -> Result<()> {
-        let code = code.unwrap_or(close::NORMAL as u32);
         let reason = reason.unwrap_or_default();
-        // 1005 ("no status") stands for a close frame without a payload, as ws's close() sends.
-        let no_status = code == close::NO_STATUS as u32 && reason.is_empty();
-        if !no_status && !u16::try_from(code).is_ok_and(close::is_valid_code) {
-            return Err(Error::new(Status::InvalidArg, format!("invalid close code {code}")));
+        if reason.len() > close::MAX_REASON {
+            return Err(Error::new(Status::InvalidArg, format!("The message must not be greater than {} bytes", close::MAX_REASON)));
         }
-        if reason.len() > 123 {
-            return Err(Error::new(Status::InvalidArg, "The message must not be greater than 123 bytes"));
-        }
-        self.conn.close(code as u16, reason.as_bytes());
+        let code = match code {
+            None if reason.is_empty() => close::NO_STATUS,
+            None => return Err(Error::new(Status::InvalidArg, "a close reason needs a close code")),
+            Some(code) => u16::try_from(code)
+                .ok()
+                .filter(|&c| close::is_valid_code(c))
+                .ok_or_else(|| Error::new(Status::InvalidArg, format!("invalid close code {code}")))?,
+        };
+        self.conn.close(code, reason.as_bytes());
         Ok(())
     }
 

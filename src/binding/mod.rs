@@ -5,6 +5,7 @@ pub mod connection;
 pub mod dispatch;
 pub mod events;
 pub mod http;
+pub mod protocol;
 pub mod pump;
 pub mod server;
 pub mod threads;

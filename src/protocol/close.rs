@@ -14,6 +14,9 @@ pub const MESSAGE_TOO_BIG: u16 = 1009;
 pub const INTERNAL_ERROR: u16 = 1011;
 pub const TRY_AGAIN_LATER: u16 = 1013;
 
+/// The longest close reason: a control frame's payload less the two bytes of the code.
+pub const MAX_REASON: usize = super::frame::MAX_CONTROL_PAYLOAD - 2;
+
 /// Codes that may appear on the wire; 1004-1006 and 1015 are reserved for local use.
 pub fn is_valid_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)

@@ -8,6 +8,8 @@ pub const OP_BINARY: u8 = 0x2;
 pub const OP_CLOSE: u8 = 0x8;
 pub const OP_PING: u8 = 0x9;
 pub const OP_PONG: u8 = 0xA;
+/// The largest payload of a control frame (RFC 6455 §5.5).
+pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// The largest header a frame can have: 2 + 8 (64-bit length) + 4 (mask).
 pub const MAX_HEADER_LEN: usize = 14;

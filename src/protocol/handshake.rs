@@ -153,19 +153,29 @@ pub fn accept_key(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.finalize())
 }
 
-/// The 101 answer, given the client's key; `extra` are more header lines (`Name: value`), the unsafe ones dropped.
-pub fn switching_protocols(key: &str, protocol: Option<&str>, extensions: Option<&str>, extra: &[String]) -> Vec<u8> {
-    let mut out = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
-        accept_key(key)
-    );
+/// The status line and headers of the 101 answer to a client's key, one line each (ws shows them to its
+/// 'headers' listeners).
+pub fn answer_lines(key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Vec<String> {
+    let mut lines = vec![
+        "HTTP/1.1 101 Switching Protocols".to_string(),
+        "Upgrade: websocket".to_string(),
+        "Connection: Upgrade".to_string(),
+        format!("Sec-WebSocket-Accept: {}", accept_key(key)),
+    ];
     if let Some(p) = protocol {
-        out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+        lines.push(format!("Sec-WebSocket-Protocol: {p}"));
     }
     if let Some(e) = extensions {
-        out.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
+        lines.push(format!("Sec-WebSocket-Extensions: {e}"));
     }
-    for line in extra.iter().filter(|l| l.contains(':') && !l.contains(['\r', '\n'])) {
+    lines
+}
+
+/// The 101 answer, given the client's key; `extra` are more header lines (`Name: value`), the unsafe ones dropped.
+pub fn switching_protocols(key: &str, protocol: Option<&str>, extensions: Option<&str>, extra: &[String]) -> Vec<u8> {
+    let mut out = String::new();
+    let extra = extra.iter().filter(|l| l.contains(':') && !l.contains(['\r', '\n']));
+    for line in answer_lines(key, protocol, extensions).iter().chain(extra) {
         out.push_str(line);
         out.push_str("\r\n");
     }

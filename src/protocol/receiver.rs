@@ -6,7 +6,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::close;
 use super::deflate::{Inflater, Negotiated};
-use super::frame::{apply_mask, decode_header, FrameHeader, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
+use super::frame::{apply_mask, decode_header, FrameHeader, MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
 use super::utf8::Utf8Validator;
 use super::ProtocolError;
 
@@ -137,7 +137,7 @@ impl Receiver {
                 if !h.fin {
                     return Err(ProtocolError::FragmentedControl);
                 }
-                if h.payload_len > 125 {
+                if h.payload_len > MAX_CONTROL_PAYLOAD as u64 {
                     return Err(ProtocolError::ControlTooLong);
                 }
                 return Ok(());
