@@ -263,7 +263,9 @@ test('node:cluster: workers share the port and, on one backplane, reach each oth
     env: { ...process.env, REDIS_URL: redis.url, BACKPLANE: uniqueName(), PORT: String(port) },
   });
   t.teardown(() => primary.kill('SIGTERM'));
-  await once(primary, 'message', 15000);
+  // Starting a primary and two workers (each loading the addon and reaching Redis) is slow when the machine is busy
+  // with the other test files: a generous bound, not a timing.
+  await once(primary, 'message', 45000);
   const clients = [];
   const pids = new Set();
   // The kernel spreads connections over the workers by address hash: 24 connections miss one of two workers

@@ -2,9 +2,10 @@
 // Topics and the Redis backplane, the same in every face: option checks, and the methods each face's server and
 // connection classes get (their native object is `this._native`). Membership and fan-out are native.
 
+const { native } = require('./pump.js');
 const { asPayload } = require('./payload.js');
 
-const MAX_TOPIC_BYTES = 256;
+const { MAX_TOPIC_BYTES } = native;
 
 function checkTopic(topic) {
   if (typeof topic !== 'string' || topic.length === 0 || Buffer.byteLength(topic) > MAX_TOPIC_BYTES) {

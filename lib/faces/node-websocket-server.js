@@ -1,11 +1,13 @@
 'use strict';
 // The node-websocket-server face: `require('ferrows/node-websocket-server')`. Its API (createServer, Server,
 // listen, send(id), broadcast, connection ids and states) over RFC 6455 only; the draft-75/76 wire protocols it
-// once spoke are obsolete and unsafe and get 426. Sockets are taken over natively through the ws face.
+// once spoke are obsolete and unsafe and get 426. Node's HTTP server accepts; each upgrade's socket is taken over
+// by a detached native server.
 const http = require('http');
 const EventEmitter = require('events');
-const { WebSocketServer } = require('./ws.js');
-const { addConnectionTopics, addServerTopics } = require('../topics.js');
+const { native, register } = require('../pump.js');
+const { takeOver } = require('../takeover.js');
+const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
 
 // The library's connection states.
 const OPENING = 1;
@@ -14,11 +16,11 @@ const CLOSED = 5;
 
 /** A connection; `error` events bubble to the server when nobody listens here, as the library's manager does. */
 class Connection extends EventEmitter {
-  constructor(server, ws, req) {
+  constructor(server, nativeConn, req) {
     super();
     this.id = server._nextId++;
     this._server = server;
-    this._ws = ws;
+    this._native = nativeConn;
     this._req = req;
     this._state = 0;
     this.version = 'rfc6455';
@@ -42,8 +44,7 @@ class Connection extends EventEmitter {
   /** Sends text; false when the connection is not connected. */
   write(data) {
     if (this._state !== CONNECTED) return false;
-    this._ws.send(String(data));
-    return true;
+    return this._native.send(String(data));
   }
 
   send(data) { return this.write(data); }
@@ -55,13 +56,26 @@ class Connection extends EventEmitter {
 
   close() {
     if (this._state === CLOSED) return;
-    this._ws.close();
+    this._native.close();
   }
 
   reject(reason) {
     this.emit('rejected', reason);
-    this._ws.terminate();
+    this._native.terminate();
   }
+
+  // Events of the native connection. The library speaks text: binary messages are read as UTF-8.
+  _onMessage(data) { this.emit('message', typeof data === 'string' ? data : Buffer.from(data).toString()); }
+
+  _onClose() {
+    this._server._connections.delete(this.id);
+    this._setState(CLOSED);
+    this.emit('close');
+    this._server.emit('disconnect', this); // what the library's code emits...
+    this._server.emit('close', this); // ...and what its README documents
+  }
+
+  _onDrain() {}
 }
 
 function listOf(option) {
@@ -75,49 +89,66 @@ class Server extends EventEmitter {
     this.server = this.options.server || new http.Server();
     this._nextId = 1; // never reused within a server's life
     this._connections = new Map();
-    const origins = listOf(this.options.origin);
-    const subprotocols = listOf(this.options.subprotocol);
-    this._wss = new WebSocketServer({
-      noServer: true,
-      backplane: this.options.backplane,
-      maxBackpressure: this.options.maxBackpressure, closeOnBackpressureLimit: this.options.closeOnBackpressureLimit,
-      verifyClient: origins ? (info) => origins.includes('*') || origins.includes(info.origin) : null,
-      handleProtocols: (offered) => (subprotocols ? subprotocols.find((p) => offered.has(p)) || false : false),
+    this._origins = listOf(this.options.origin);
+    this._subprotocols = listOf(this.options.subprotocol);
+    this._pending = new Map(); // requests of sockets handed to the native server, by tag
+    this._nextTag = 1;
+    const o = this.options;
+    this._native = native.NativeServer.detached({
+      address: '::', port: 0, backplane: backplaneOptions(o.backplane),
+      maxBackpressure: o.maxBackpressure, closeOnBackpressureLimit: o.closeOnBackpressureLimit,
     });
-    this.server.on('upgrade', (req, socket, head) => {
-      if (!req.headers['sec-websocket-key']) {
-        // draft-75/76 clients: refused, with the version to speak instead.
-        socket.end('HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      if (origins && !origins.includes('*') && !origins.includes(req.headers.origin)) {
-        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-        return;
-      }
-      this._wss.handleUpgrade(req, socket, head, (ws) => this._attach(ws, req));
-    });
-    this._wss.on('backplane', (state, err) => this.emit('backplane', state, err));
+    register(this._native.slot, this);
+    this.server.on('upgrade', (req, socket, head) => this._onHttpUpgrade(req, socket, head));
     for (const event of ['listening', 'request', 'close', 'clientError', 'error']) {
       this.server.on(event, (...args) => this.emit(event, ...args));
     }
   }
 
-  _attach(ws, req) {
-    const conn = new Connection(this, ws, req);
+  _allows(origin) {
+    return !this._origins || this._origins.includes('*') || this._origins.includes(origin);
+  }
+
+  _onHttpUpgrade(req, socket, head) {
+    if (!req.headers['sec-websocket-key']) {
+      // draft-75/76 clients: refused, with the version to speak instead.
+      socket.end(native.errorResponse(426, '', ['Sec-WebSocket-Version', '13']));
+      return;
+    }
+    if (!this._allows(req.headers.origin)) {
+      socket.end(native.errorResponse(403, ''));
+      return;
+    }
+    const tag = this._nextTag++;
+    this._pending.set(tag, req);
+    try {
+      takeOver(this._native, req, socket, head, tag);
+    } catch (err) {
+      this._pending.delete(tag);
+      socket.destroy();
+      this.emit('error', err);
+    }
+  }
+
+  // Events of the native server.
+  _onUpgrade(nativeConn) {
+    const hs = nativeConn.handshake();
+    const req = this._pending.get(hs.tag);
+    this._pending.delete(hs.tag);
+    if (!req) return nativeConn.reject(400);
+    const protocol = this._subprotocols ? this._subprotocols.find((p) => hs.protocols.includes(p)) : undefined;
+    const conn = new Connection(this, nativeConn, req);
+    register(nativeConn.slot, conn);
     conn._setState(OPENING);
-    ws.on('message', (data) => conn.emit('message', String(data)));
-    ws.on('close', () => {
-      this._connections.delete(conn.id);
-      conn._setState(CLOSED);
-      conn.emit('close');
-      this.emit('disconnect', conn); // what the library's code emits...
-      this.emit('close', conn); // ...and what its README documents
-    });
+    if (!nativeConn.accept(protocol)) return undefined;
     this._connections.set(conn.id, conn);
     conn._setState(CONNECTED);
     this.emit(`connection${req.url}`, conn); // URL-specific event, as the library emits
     this.emit('connection', conn);
+    return undefined;
   }
+
+  _onServerClose() {}
 
   listen(...args) {
     this.server.listen(...args);
@@ -127,7 +158,7 @@ class Server extends EventEmitter {
   close() {
     this.emit('shutdown');
     for (const conn of this._connections.values()) conn.close();
-    this._wss.close();
+    this._native.stopListening();
     this.server.close();
   }
 
@@ -138,7 +169,7 @@ class Server extends EventEmitter {
 
   /** Every connected client gets `data` (on every process of a backplane): one native broadcast, the frame built once. */
   broadcast(data) {
-    this._wss._native.broadcast(String(data));
+    this._native.broadcast(String(data));
   }
 
   /** The library's addListener-style API works because this is an EventEmitter; `manager` mirrors its name. */
@@ -149,7 +180,7 @@ class Server extends EventEmitter {
 
 // Additions: topics (conn.subscribe/unsubscribe/topics, server.publish) and the cross-process backplane (the
 // `backplane` option and 'backplane' event); broadcast spans it.
-addConnectionTopics(Connection.prototype, (conn) => conn._ws._native);
-addServerTopics(Server.prototype, null, { broadcast: false, nativeOf: (server) => server._wss._native });
+addConnectionTopics(Connection.prototype);
+addServerTopics(Server.prototype, emitBackplane, { broadcast: false });
 
 module.exports = { Server, createServer: (options) => new Server(options) };

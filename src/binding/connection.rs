@@ -7,7 +7,6 @@ use napi::bindgen_prelude::*;
 use napi::{Env, JsValue};
 
 use super::pump;
-use super::server::topic_name;
 use super::values::{self, Payload};
 use crate::net::connection::CONNECTING;
 use crate::net::Conn;
@@ -270,13 +269,13 @@ impl NativeConnection {
     /// Joins `topic` (see the server's `publish`); false if already subscribed or closed.
     #[napi(catch_unwind)]
     pub fn subscribe(&self, topic: String) -> Result<bool> {
-        Ok(self.conn.server().topics.subscribe(&self.conn, &topic_name(topic)?))
+        Ok(self.conn.server().topics.subscribe(&self.conn, &values::topic_name(topic)?))
     }
 
     /// Leaves `topic`; false if not subscribed.
     #[napi(catch_unwind)]
     pub fn unsubscribe(&self, topic: String) -> Result<bool> {
-        Ok(self.conn.server().topics.unsubscribe(&self.conn, &topic_name(topic)?))
+        Ok(self.conn.server().topics.unsubscribe(&self.conn, &values::topic_name(topic)?))
     }
 
     /// The topics this connection is subscribed to, in the order it joined them.

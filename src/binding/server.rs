@@ -6,7 +6,6 @@ use crate::net::bridge::Bridge;
 use crate::net::backplane::{Backplane, BackplaneConfig};
 use crate::net::broadcast::{publish, Audience};
 use crate::net::runtime::runtime;
-use crate::net::topics::MAX_TOPIC_LEN;
 use crate::protocol::frame::{OP_BINARY, OP_TEXT};
 use super::values::{self, Payload};
 use std::sync::Arc;
@@ -276,13 +275,6 @@ impl NativeServerOptions {
     }
 }
 
-/// A topic name as JavaScript gave it, checked.
-pub fn topic_name(topic: String) -> Result<String> {
-    if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
-        return Err(Error::new(Status::InvalidArg, format!("a topic is a non-empty string of at most {MAX_TOPIC_LEN} bytes")));
-    }
-    Ok(topic)
-}
 
 #[napi]
 impl NativeServer {
@@ -397,7 +389,7 @@ impl NativeServer {
     /// Sends `data` to the connections subscribed to `topic`, here and on the backplane.
     #[napi(catch_unwind)]
     pub fn publish(&self, env: Env, topic: String, data: Unknown<'_>) -> Result<BroadcastResult> {
-        self.send(env, Audience::Topic(topic_name(topic)?.into()), data)
+        self.send(env, Audience::Topic(values::topic_name(topic)?.into()), data)
     }
 
     fn send(&self, env: Env, audience: Audience, data: Unknown<'_>) -> Result<BroadcastResult> {

@@ -1,9 +1,12 @@
-//! Raw napi calls on the hot path (messages in and out), where the generic conversions would allocate.
+//! Raw napi calls on the hot path (messages in and out), where the generic conversions would allocate, and the
+//! argument checks the native classes share.
 
 use std::ptr;
 
 use bytes::{Bytes, BytesMut};
 use napi::{sys, Error, Result, Status};
+
+use crate::net::topics::MAX_TOPIC_LEN;
 
 fn check(status: sys::napi_status, what: &str) -> Result<()> {
     if status == sys::Status::napi_ok {
@@ -159,4 +162,16 @@ pub unsafe fn owned_bytes(env: sys::napi_env, value: sys::napi_value) -> Result<
         }
         None => None,
     })
+}
+
+/// The longest topic name, for the faces' own argument checks.
+#[napi]
+pub const MAX_TOPIC_BYTES: u32 = MAX_TOPIC_LEN as u32;
+
+/// A topic name as JavaScript gave it, checked.
+pub fn topic_name(topic: String) -> Result<String> {
+    if topic.is_empty() || topic.len() > MAX_TOPIC_LEN {
+        return Err(Error::new(Status::InvalidArg, format!("a topic is a non-empty string of at most {MAX_TOPIC_LEN} bytes")));
+    }
+    Ok(topic)
 }
