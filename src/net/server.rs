@@ -77,7 +77,7 @@ pub struct Server {
     closed: AtomicBool,
     /// Plain HTTP requests go to the application (else they get 426).
     requests: AtomicBool,
-    /// The application listens for `error`/`lowError`.
+    /// The application listens for failures (`Event::Failure`).
     errors: AtomicBool,
     /// Tells the accept loop to stop.
     pub(super) stop: Notify,
