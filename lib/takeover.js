@@ -45,4 +45,35 @@ function relay(nativeServer, req, socket, buffered, tag) {
   socket.on('error', () => {});
 }
 
-module.exports = { takeOver };
+/**
+ * The sockets a face handed to its detached native server, each with what the face needs again when the
+ * connection's upgrade arrives (its request, a callback): the tag that comes back in the handshake matches them.
+ */
+class Handovers {
+  constructor(nativeServer) {
+    this._native = nativeServer;
+    this._waiting = new Map();
+    this._nextTag = 1;
+  }
+
+  /** Takes over `socket` (see takeOver), keeping `context` for its connection; throws if it cannot. */
+  hand(req, socket, head, context) {
+    const tag = this._nextTag++;
+    this._waiting.set(tag, context);
+    try {
+      takeOver(this._native, req, socket, head, tag);
+    } catch (err) {
+      this._waiting.delete(tag);
+      throw err;
+    }
+  }
+
+  /** The context kept for the connection with this handshake (undefined for one the native server accepted). */
+  claim(handshake) {
+    const context = this._waiting.get(handshake.tag);
+    this._waiting.delete(handshake.tag);
+    return context;
+  }
+}
+
+module.exports = { takeOver, Handovers };

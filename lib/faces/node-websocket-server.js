@@ -6,7 +6,7 @@
 const http = require('http');
 const EventEmitter = require('events');
 const { native, register } = require('../pump.js');
-const { takeOver } = require('../takeover.js');
+const { Handovers } = require('../takeover.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
 
 // The library's connection states.
@@ -91,14 +91,13 @@ class Server extends EventEmitter {
     this._connections = new Map();
     this._origins = listOf(this.options.origin);
     this._subprotocols = listOf(this.options.subprotocol);
-    this._pending = new Map(); // requests of sockets handed to the native server, by tag
-    this._nextTag = 1;
     const o = this.options;
     this._native = native.NativeServer.detached({
       address: '::', port: 0, backplane: backplaneOptions(o.backplane),
       maxBackpressure: o.maxBackpressure, closeOnBackpressureLimit: o.closeOnBackpressureLimit,
     });
     register(this._native.slot, this);
+    this._handovers = new Handovers(this._native);
     this.server.on('upgrade', (req, socket, head) => this._onHttpUpgrade(req, socket, head));
     for (const event of ['listening', 'request', 'close', 'clientError', 'error']) {
       this.server.on(event, (...args) => this.emit(event, ...args));
@@ -119,12 +118,9 @@ class Server extends EventEmitter {
       socket.end(native.errorResponse(403, ''));
       return;
     }
-    const tag = this._nextTag++;
-    this._pending.set(tag, req);
     try {
-      takeOver(this._native, req, socket, head, tag);
+      this._handovers.hand(req, socket, head, req);
     } catch (err) {
-      this._pending.delete(tag);
       socket.destroy();
       this.emit('error', err);
     }
@@ -133,8 +129,7 @@ class Server extends EventEmitter {
   // Events of the native server.
   _onUpgrade(nativeConn) {
     const hs = nativeConn.handshake();
-    const req = this._pending.get(hs.tag);
-    this._pending.delete(hs.tag);
+    const req = this._handovers.claim(hs);
     if (!req) return nativeConn.reject(400);
     const protocol = this._subprotocols ? this._subprotocols.find((p) => hs.protocols.includes(p)) : undefined;
     const conn = new Connection(this, nativeConn, req);

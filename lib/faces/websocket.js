@@ -5,7 +5,7 @@
 const EventEmitter = require('events');
 const url = require('url');
 const { native, register } = require('../pump.js');
-const { takeOver } = require('../takeover.js');
+const { Handovers } = require('../takeover.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
 
 const CLOSE_DESCRIPTIONS = {
@@ -243,8 +243,6 @@ class WebSocketServer extends EventEmitter {
     super();
     this.connections = [];
     this.pendingRequests = [];
-    this._pending = new Map(); // taken-over sockets by tag: their http requests
-    this._nextTag = 1;
     this._onUpgradeEvent = (req, socket, head) => this.handleUpgrade(req, socket, head);
     if (config) this.mount(config);
   }
@@ -268,6 +266,7 @@ class WebSocketServer extends EventEmitter {
           ? this.config.keepaliveGracePeriod : undefined,
       });
       register(this._native.slot, this);
+      this._handovers = new Handovers(this._native);
     }
     for (const server of this.config.httpServer) server.on('upgrade', this._onUpgradeEvent);
   }
@@ -316,12 +315,9 @@ class WebSocketServer extends EventEmitter {
       this.emit('upgradeError', err);
       return;
     }
-    const tag = this._nextTag++;
-    this._pending.set(tag, request);
     try {
-      takeOver(this._native, request, socket, head, tag);
+      this._handovers.hand(request, socket, head, request);
     } catch (err) {
-      this._pending.delete(tag);
       socket.destroy();
       this.emit('upgradeError', err);
     }
@@ -329,8 +325,7 @@ class WebSocketServer extends EventEmitter {
 
   _onUpgrade(nativeConn) {
     const hs = nativeConn.handshake();
-    const httpRequest = this._pending.get(hs.tag);
-    this._pending.delete(hs.tag);
+    const httpRequest = this._handovers.claim(hs);
     const request = new WebSocketRequest(this, nativeConn, httpRequest, hs);
     this.pendingRequests.push(request);
     request.once('requestResolved', () => {

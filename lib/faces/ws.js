@@ -7,7 +7,7 @@ const http = require('http');
 const cluster = require('cluster');
 const { Duplex } = require('stream');
 const { native, register } = require('../pump.js');
-const { takeOver } = require('../takeover.js');
+const { Handovers } = require('../takeover.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
 
 const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
@@ -261,8 +261,6 @@ class WebSocketServer extends EventEmitter {
     if (options.perMessageDeflate === true) options.perMessageDeflate = {};
     this.options = options;
     this._state = RUNNING;
-    this._pending = new Map(); // adopted sockets by tag: { req, cb }
-    this._nextTag = 1;
     if (options.clientTracking) {
       this.clients = new Set();
       this._shouldEmitClose = false;
@@ -280,6 +278,7 @@ class WebSocketServer extends EventEmitter {
       this._native = native.NativeServer.detached(nativeOptions);
       register(this._native.slot, this);
     }
+    this._handovers = new Handovers(this._native);
     if (options.server) {
       this._server = options.server;
       const map = {
@@ -367,12 +366,9 @@ class WebSocketServer extends EventEmitter {
       else abortHandshake(socket, problem.status, problem.message, problem.headers);
       return;
     }
-    const tag = this._nextTag++;
-    this._pending.set(tag, { req, cb });
     try {
-      takeOver(this._native, req, socket, head, tag);
+      this._handovers.hand(req, socket, head, { req, cb });
     } catch (err) {
-      this._pending.delete(tag);
       abortHandshake(socket, 500);
       this.emit('error', err);
     }
@@ -380,8 +376,7 @@ class WebSocketServer extends EventEmitter {
 
   _onUpgrade(nativeConn) {
     const hs = nativeConn.handshake();
-    const pending = this._pending.get(hs.tag);
-    this._pending.delete(hs.tag);
+    const pending = this._handovers.claim(hs);
     const req = pending ? pending.req : portRequest(nativeConn, hs);
     const cb = pending ? pending.cb : (ws, r) => this.emit('connection', ws, r);
     if (!this.shouldHandle(req)) return nativeConn.reject(400);
