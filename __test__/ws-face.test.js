@@ -5,6 +5,7 @@ const http = require('http');
 const WebSocket = require('ws');
 const FerrowsWs = require('ferrows/ws');
 const { once, messages, ask } = require('./helpers.js');
+const { rawConnect } = require('./raw.js');
 
 const IMPLEMENTATIONS = [['ws', WebSocket], ['ferrows/ws', FerrowsWs]];
 
@@ -272,4 +273,35 @@ both('bad upgrades reach wsClientError listeners on the server path', async (t, 
     'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: bad\r\nSec-WebSocket-Version: 13\r\n\r\n'));
   socket.on('error', () => {});
   t.is(await seen, 'Missing or invalid Sec-WebSocket-Key header');
+});
+
+both('send() with fin: false sends a message in parts; compress: false leaves one uncompressed', async (t, Impl) => {
+  const plain = await listen(t, Impl);
+  plain.on('connection', (ws) => {
+    ws.send('one, ', { fin: false });
+    ws.send('two, ', { fin: false });
+    ws.send('three', { fin: true });
+    ws.send(Buffer.from('bin'), { binary: true, fin: false });
+    ws.send(Buffer.from('ary'), { binary: true });
+  });
+  const peer = await rawConnect(plain.address().port);
+  t.teardown(() => peer.socket.destroy());
+  t.deepEqual((await peer.frames(5)).map((f) => [f.opcode, f.fin, String(f.payload)]), [
+    [1, false, 'one, '], [0, false, 'two, '], [0, true, 'three'], [2, false, 'bin'], [0, true, 'ary'],
+  ]);
+  const client = new WebSocket(url(plain));
+  const parts = messages(client, 2);
+  t.deepEqual((await parts).map((m) => String(m.data)), ['one, two, three', 'binary'], "ws's client puts the parts together");
+  client.close();
+
+  const deflating = await listen(t, Impl, { perMessageDeflate: { threshold: 0 } });
+  deflating.on('connection', (ws) => {
+    ws.send('x'.repeat(300), { compress: false });
+    ws.send('y'.repeat(300));
+  });
+  const peer2 = await rawConnect(deflating.address().port, '/', 'Sec-WebSocket-Extensions: permessage-deflate\r\n');
+  t.teardown(() => peer2.socket.destroy());
+  const [uncompressed, compressed] = await peer2.frames(2);
+  t.deepEqual([uncompressed.rsv1, String(uncompressed.payload)], [false, 'x'.repeat(300)]);
+  t.true(compressed.rsv1, 'the next message is compressed again');
 });

@@ -17,6 +17,10 @@ function takeOver(nativeServer, req, socket, head, tag) {
   let chunk;
   while ((chunk = socket.read()) !== null) buffered.push(chunk);
   if (tcp) {
+    // Read the addresses while the descriptor is Node's: net.Socket keeps them, so req.socket.remoteAddress and
+    // the like still answer after the socket is handed over (they are what applications log and rate-limit by).
+    void socket.remoteAddress;
+    void socket.localAddress;
     nativeServer.adopt(handle.fd, tag, req.method, req.url, req.rawHeaders, Buffer.concat(buffered));
     socket.destroy(); // Node's descriptor only: the native side holds its own
   } else {

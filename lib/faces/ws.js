@@ -4,7 +4,6 @@
 // argument types, error messages and status codes.
 const EventEmitter = require('events');
 const http = require('http');
-const cluster = require('cluster');
 const { Duplex } = require('stream');
 const { native, register } = require('../pump.js');
 const { Handovers } = require('../takeover.js');
@@ -47,6 +46,9 @@ class WebSocket extends EventEmitter {
     this._bufferedAfterClose = 0;
     this._paused = false;
     this._pendingBlobs = null;
+    this._errorEmitted = false;
+    // A message sent in parts (fin: false) is under way.
+    this._fragmenting = false;
     // Pings and pongs are reported natively only once someone listens for them.
     this._controlEvents = false;
     this.on('newListener', (event) => {
@@ -95,21 +97,34 @@ class WebSocket extends EventEmitter {
     if (typeof data === 'number') data = data.toString();
     if (this._readyState !== OPEN) return this._notOpen(typeof data === 'string' ? Buffer.from(data) : data, cb);
     const binary = options && options.binary !== undefined ? Boolean(options.binary) : typeof data !== 'string';
-    if (typeof Blob !== 'undefined' && data instanceof Blob) return this._sendBlob(data, binary, cb);
+    if (typeof Blob !== 'undefined' && data instanceof Blob) return this._sendBlob(data, binary, options, cb);
     if (this._pendingBlobs) return this._pendingBlobs.push([data, options, cb]);
-    this._native.sendAs(data, binary);
+    this._sendNow(data, binary, options);
     if (cb) process.nextTick(cb, null);
     return undefined;
   }
 
+  /**
+   * As ws's sender: `fin: false` starts (or continues) a message sent in parts, every send after it is its next
+   * frame until one with `fin` true ends it; `compress: false` sends this message uncompressed.
+   */
+  _sendNow(data, binary, options) {
+    const fin = !options || options.fin === undefined || Boolean(options.fin);
+    const compress = !options || options.compress === undefined || Boolean(options.compress);
+    if (fin && compress && !this._fragmenting) return this._native.sendAs(data, binary);
+    const continuation = this._fragmenting;
+    this._fragmenting = !fin;
+    return this._native.sendAs(data, binary, { fin, continuation, compress });
+  }
+
   /** Blobs are read asynchronously; sends made meanwhile wait behind them so that order holds. */
-  _sendBlob(blob, binary, cb) {
+  _sendBlob(blob, binary, options, cb) {
     const queue = this._pendingBlobs || (this._pendingBlobs = []);
     const ready = blob.arrayBuffer();
     queue.push(null);
     ready.then((ab) => {
       queue.shift();
-      if (this._readyState === OPEN) this._native.sendAs(ab, binary);
+      if (this._readyState === OPEN) this._sendNow(ab, binary, options);
       if (cb) cb(this._readyState === OPEN ? null : new Error('WebSocket is not open'));
       while (queue.length && queue[0] !== null) {
         const [d, o, c] = queue.shift();
@@ -118,6 +133,21 @@ class WebSocket extends EventEmitter {
         this._pendingBlobs = queue.length ? queue : null;
       }
       if (!queue.length) this._pendingBlobs = null;
+    }, (err) => {
+      // As ws: every waiting send's callback gets the error, the connection ends without a close frame (1006)
+      // and 'error' is emitted once.
+      process.nextTick(() => {
+        if (cb) cb(err);
+        for (const entry of queue.splice(0)) if (entry && entry[2]) entry[2](err);
+        this._pendingBlobs = null;
+        if (this._readyState === CLOSED) return;
+        this._readyState = CLOSING;
+        this._native.terminate();
+        if (!this._errorEmitted) {
+          this._errorEmitted = true;
+          this.emit('error', err);
+        }
+      });
     });
   }
 
@@ -242,8 +272,14 @@ function abortHandshake(socket, code, message, headers) {
   socket.end(native.errorResponse(code, message, headers));
 }
 
+/** Names and values alternating, as the native side takes headers (arrays, as set-cookie, give one pair each). */
 function flatHeaders(headers) {
-  return Object.entries(headers || {}).flatMap(([name, value]) => [name, String(value)]);
+  return Object.entries(headers || {}).flatMap(([name, value]) =>
+    (Array.isArray(value) ? value.flatMap((v) => [name, String(v)]) : [name, String(value)]));
+}
+
+function socketOnError() {
+  this.destroy();
 }
 
 class WebSocketServer extends EventEmitter {
@@ -265,30 +301,32 @@ class WebSocketServer extends EventEmitter {
       this.clients = new Set();
       this._shouldEmitClose = false;
     }
-    const nativeOptions = this._nativeOptions();
-    if (options.port != null) {
-      // In node:cluster workers the port is shared, as ws's own http.Server shares it there.
-      this._native = new native.NativeServer({
-        ...nativeOptions, address: options.host || '::', port: options.port, backlog: options.backlog ?? undefined, reusePort: cluster.isWorker,
-      });
-      register(this._native.slot, this);
-      if (callback) this.once('listening', callback);
-      process.nextTick(() => this.emit('listening'));
-    } else {
-      this._native = native.NativeServer.detached(nativeOptions);
-      register(this._native.slot, this);
-    }
+    // As in ws, connections arrive through Node's HTTP server (its own on the `port` path): the request users
+    // and middleware see is a real http.IncomingMessage. Each accepted upgrade's socket is then taken over by a
+    // detached native server, which runs the connection from there.
+    this._native = native.NativeServer.detached(this._nativeOptions());
+    register(this._native.slot, this);
     this._handovers = new Handovers(this._native);
-    if (options.server) {
+    if (options.port != null) {
+      this._server = http.createServer((req, res) => {
+        const body = http.STATUS_CODES[426];
+        res.writeHead(426, { 'Content-Length': body.length, 'Content-Type': 'text/plain' });
+        res.end(body);
+      });
+      this._server.listen(options.port, options.host, options.backlog, callback);
+    } else if (options.server) {
       this._server = options.server;
+    }
+    if (this._server) {
       const map = {
         listening: this.emit.bind(this, 'listening'),
         error: this.emit.bind(this, 'error'),
         upgrade: (req, socket, head) => this.handleUpgrade(req, socket, head, this.emit.bind(this, 'connection')),
       };
-      for (const [event, fn] of Object.entries(map)) this._server.on(event, fn);
+      const server = this._server;
+      for (const [event, fn] of Object.entries(map)) server.on(event, fn);
       this._removeListeners = () => {
-        for (const [event, fn] of Object.entries(map)) this._server.removeListener(event, fn);
+        for (const [event, fn] of Object.entries(map)) server.removeListener(event, fn);
       };
     }
   }
@@ -312,9 +350,8 @@ class WebSocketServer extends EventEmitter {
 
   address() {
     if (this.options.noServer) throw new Error('The server is operating in "noServer" mode');
-    if (this._server) return this._server.address();
-    if (this._state === SERVER_CLOSED) return null;
-    return this._native.address;
+    if (!this._server) return null;
+    return this._server.address();
   }
 
   close(cb) {
@@ -326,14 +363,20 @@ class WebSocketServer extends EventEmitter {
     if (cb) this.once('close', cb);
     if (this._state === SERVER_CLOSING) return;
     this._state = SERVER_CLOSING;
+    this._native.stopListening();
+    const internal = this.options.port != null ? this._server : null;
     if (this._removeListeners) {
       this._removeListeners();
       this._removeListeners = this._server = null;
     }
-    // Connections are left open, as ws does; 'close' follows once they are gone (or at once without tracking).
-    this._native.stopListening();
-    if (!this.clients || !this.clients.size) this._emitClose();
-    else this._shouldEmitClose = true;
+    // Connections are left open, as ws does; 'close' follows once they are gone (or at once without tracking),
+    // and, when the HTTP server is ours, once it closed too (in ws it waits for the upgraded sockets).
+    const closeWhenEmpty = () => {
+      if (!this.clients || !this.clients.size) this._emitClose();
+      else this._shouldEmitClose = true;
+    };
+    if (internal) internal.close(closeWhenEmpty);
+    else closeWhenEmpty();
   }
 
   _emitClose() {
@@ -353,50 +396,71 @@ class WebSocketServer extends EventEmitter {
     return true;
   }
 
-  /** Takes over a socket Node's HTTP server read an upgrade request from; the upgrade then runs natively. */
+  /**
+   * An upgrade request Node's HTTP server read: checked as ws checks it (the rules are the native ones), given to
+   * `verifyClient`, then its socket is taken over natively and the upgrade completes in `_onUpgrade`.
+   */
   handleUpgrade(req, socket, head, cb) {
+    socket.on('error', socketOnError);
+    const problem = native.checkUpgrade(req.method, req.httpVersion, flatHeaders(req.headers), 400);
+    if (problem) return this._refuse(req, socket, problem.status, problem.message, problem.headers);
+    if (!this.shouldHandle(req)) return abortHandshake(socket, 400);
+    const offers = req.headers['sec-websocket-extensions'];
+    if (this.options.perMessageDeflate && offers !== undefined && !native.checkDeflateOffers(offers)) {
+      return this._refuse(req, socket, 400, 'Invalid or unacceptable Sec-WebSocket-Extensions header');
+    }
+    const { verifyClient } = this.options;
+    if (!verifyClient) return this._takeOver(req, socket, head, cb);
+    const version = Number(req.headers['sec-websocket-version']);
+    const info = {
+      origin: req.headers[version === 8 ? 'sec-websocket-origin' : 'origin'],
+      secure: Boolean(req.socket.authorized || req.socket.encrypted),
+      req,
+    };
+    if (verifyClient.length === 2) {
+      verifyClient(info, (verified, code, message, headers) => {
+        if (!verified) return abortHandshake(socket, code || 401, message, flatHeaders(headers));
+        return this._takeOver(req, socket, head, cb);
+      });
+      return undefined;
+    }
+    if (!verifyClient(info)) return abortHandshake(socket, 401);
+    return this._takeOver(req, socket, head, cb);
+  }
+
+  /** A request ws refuses: 'wsClientError' listeners answer it themselves, else the HTTP error goes out. */
+  _refuse(req, socket, status, message, headers) {
+    if (this.listenerCount('wsClientError')) {
+      this.emit('wsClientError', new Error(message), socket, req);
+    } else {
+      abortHandshake(socket, status, message, headers);
+    }
+  }
+
+  _takeOver(req, socket, head, cb) {
+    // First: a socket already taken over is destroyed on Node's side, so it would pass for one whose client left.
     if (socket[kSocketTaken]) {
       throw new Error('server.handleUpgrade() was called more than once with the same socket, possibly due to a misconfiguration');
     }
+    // The client went away while verifyClient decided (as ws checks before it answers).
+    if (!socket.readable || !socket.writable) return socket.destroy();
+    if (this._state > RUNNING) return abortHandshake(socket, 503);
     socket[kSocketTaken] = true;
-    // Checked here, before the socket is taken over, so that 'wsClientError' listeners see the errors ws gives.
-    const problem = native.checkUpgrade(req.method, req.httpVersion, req.rawHeaders, 400);
-    if (problem) {
-      if (this.listenerCount('wsClientError')) this.emit('wsClientError', new Error(problem.message), socket, req);
-      else abortHandshake(socket, problem.status, problem.message, problem.headers);
-      return;
-    }
+    socket.removeListener('error', socketOnError);
     try {
       this._handovers.hand(req, socket, head, { req, cb });
     } catch (err) {
       abortHandshake(socket, 500);
       this.emit('error', err);
     }
+    return undefined;
   }
 
   _onUpgrade(nativeConn) {
     const hs = nativeConn.handshake();
     const pending = this._handovers.claim(hs);
-    const req = pending ? pending.req : portRequest(nativeConn, hs);
-    const cb = pending ? pending.cb : (ws, r) => this.emit('connection', ws, r);
-    if (!this.shouldHandle(req)) return nativeConn.reject(400);
-    const { verifyClient } = this.options;
-    const complete = () => this._completeUpgrade(nativeConn, hs, req, cb);
-    if (!verifyClient) return complete();
-    const version = Number(req.headers['sec-websocket-version']);
-    const info = { origin: req.headers[version === 8 ? 'sec-websocket-origin' : 'origin'], secure: Boolean(hs.secure), req };
-    if (verifyClient.length === 2) {
-      verifyClient(info, (verified, code, message, headers) => {
-        if (!verified) return nativeConn.reject(code || 401, message || http.STATUS_CODES[code || 401], flatHeaders(headers));
-        return complete();
-      });
-      return undefined;
-    }
-    if (!verifyClient(info)) return nativeConn.reject(401, http.STATUS_CODES[401]);
-    return complete();
-  }
-
-  _completeUpgrade(nativeConn, hs, req, cb) {
+    if (!pending) return nativeConn.reject(400);
+    const { req, cb } = pending;
     if (this._state > RUNNING) return nativeConn.reject(503, http.STATUS_CODES[503]);
     let protocol;
     if (hs.protocols.length) {
@@ -421,22 +485,6 @@ class WebSocketServer extends EventEmitter {
   }
 
   _onServerClose() {}
-}
-
-/** On the port path Node parsed nothing: an object with IncomingMessage's fields ws users read. */
-function portRequest(nativeConn, hs) {
-  const headers = {};
-  for (let i = 0; i < hs.headers.length; i += 2) {
-    const name = hs.headers[i].toLowerCase();
-    headers[name] = name in headers ? `${headers[name]}, ${hs.headers[i + 1]}` : hs.headers[i + 1];
-  }
-  const remote = nativeConn.remote;
-  const local = nativeConn.local;
-  return {
-    method: hs.method, url: hs.url, httpVersion: '1.1', headers, rawHeaders: hs.headers,
-    socket: { remoteAddress: remote.address, remotePort: remote.port, remoteFamily: remote.family,
-      localAddress: local.address, localPort: local.port, encrypted: Boolean(hs.secure) },
-  };
 }
 
 /** A Duplex over a WebSocket, as ws's createWebSocketStream. */

@@ -11,7 +11,7 @@ use super::values::{self, Payload};
 use crate::net::connection::CONNECTING;
 use crate::net::Conn;
 use crate::protocol::close;
-use crate::protocol::frame::{MAX_CONTROL_PAYLOAD, OP_BINARY, OP_PING, OP_PONG, OP_TEXT};
+use crate::protocol::frame::{MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
 
 #[napi]
 pub struct NativeConnection {
@@ -41,6 +41,26 @@ pub struct HandshakeInfo {
     pub alpn: Option<String>,
     /// The token given with an adopted socket.
     pub tag: u32,
+}
+
+/// How `sendAs` frames a message (each field defaults to a whole, compressible message).
+#[napi(object)]
+#[derive(Default)]
+pub struct SendOptions {
+    /// false: more frames of this message follow.
+    pub fin: Option<bool>,
+    /// This frame continues a message begun with `fin: false`.
+    pub continuation: Option<bool>,
+    /// false: not compressed even when permessage-deflate is on and the message is over the threshold.
+    pub compress: Option<bool>,
+}
+
+/// The frame `queue_message` builds: the opcode (None: by the payload's type), whether it ends the message,
+/// whether it may be compressed.
+struct Framing {
+    opcode: Option<u8>,
+    fin: bool,
+    compress: bool,
 }
 
 #[napi(object)]
@@ -176,26 +196,38 @@ impl NativeConnection {
     /// Returns false when the connection is closing or closed (the data is dropped).
     #[napi(catch_unwind)]
     pub fn send(&self, env: Env, data: Unknown<'_>) -> Result<bool> {
-        self.queue_message(env, data, None)
+        self.queue_message(env, data, Framing { opcode: None, fin: true, compress: true })
     }
 
     /// Like `send`, with the frame type given: `binary` false sends bytes as a text frame (ws's
-    /// `{ binary: false }`), true sends a string's UTF-8 as a binary frame.
+    /// `{ binary: false }`), true sends a string's UTF-8 as a binary frame. `options` sends a message in parts
+    /// (`fin: false`, then `continuation: true` for the frames after the first) or uncompressed (`compress:
+    /// false`).
     #[napi(catch_unwind)]
-    pub fn send_as(&self, env: Env, data: Unknown<'_>, binary: bool) -> Result<bool> {
-        self.queue_message(env, data, Some(if binary { OP_BINARY } else { OP_TEXT }))
+    pub fn send_as(&self, env: Env, data: Unknown<'_>, binary: bool, options: Option<SendOptions>) -> Result<bool> {
+        let options = options.unwrap_or_default();
+        let framing = Framing {
+            opcode: Some(if options.continuation.unwrap_or(false) { OP_CONTINUATION } else if binary { OP_BINARY } else { OP_TEXT }),
+            fin: options.fin.unwrap_or(true),
+            compress: options.compress.unwrap_or(true),
+        };
+        self.queue_message(env, data, framing)
     }
 
-    fn queue_message(&self, env: Env, data: Unknown<'_>, opcode: Option<u8>) -> Result<bool> {
+    fn queue_message(&self, env: Env, data: Unknown<'_>, framing: Framing) -> Result<bool> {
         // Closed or closing natively while JavaScript has not seen the close event yet: the frame is dropped.
         if self.conn.state() == CONNECTING {
             return Err(Error::from_reason("Connection is not open yet."));
         }
+        let Framing { opcode, fin, compress } = framing;
+        let part = !fin || opcode == Some(OP_CONTINUATION);
         let queued = unsafe {
             match values::payload(env.raw(), data.raw())? {
                 Some(Payload::Text(len)) => {
                     let opcode = opcode.unwrap_or(OP_TEXT);
-                    if self.conn.compresses(len) {
+                    if part {
+                        self.conn.queue_fragment(opcode, fin, len, |buf| values::write_utf8(env.raw(), data.raw(), len, buf))
+                    } else if compress && self.conn.compresses(len) {
                         let mut text = BytesMut::with_capacity(len + 1);
                         values::write_utf8(env.raw(), data.raw(), len, &mut text);
                         self.conn.queue_compressed(opcode, &text)
@@ -205,7 +237,9 @@ impl NativeConnection {
                 }
                 Some(Payload::Binary(bytes)) => {
                     let opcode = opcode.unwrap_or(OP_BINARY);
-                    if self.conn.compresses(bytes.len()) {
+                    if part {
+                        self.conn.queue_fragment(opcode, fin, bytes.len(), |buf| buf.extend_from_slice(bytes))
+                    } else if compress && self.conn.compresses(bytes.len()) {
                         self.conn.queue_compressed(opcode, bytes)
                     } else {
                         self.conn.queue_frame(opcode, bytes.len(), |buf| buf.extend_from_slice(bytes))

@@ -65,6 +65,12 @@ pub fn error_response(status: u32, body: Option<String>, headers: Option<Vec<Str
     handshake::error_response(status, &body, &pairs).into()
 }
 
+/// Whether every permessage-deflate offer in a `Sec-WebSocket-Extensions` value is well formed.
+#[napi(catch_unwind)]
+pub fn check_deflate_offers(header: String) -> bool {
+    deflate::offers_are_valid(&header)
+}
+
 #[napi(object)]
 pub struct ExtensionParam {
     pub name: String,

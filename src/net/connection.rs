@@ -339,12 +339,18 @@ impl Conn {
     }
 }
 
-/// Adds a ping or pong event, replacing one of the same kind just before it: a flood of control frames read
-/// together reaches the application as one notification with the latest payload, so it costs JavaScript
-/// nothing per frame (pings are answered natively, each one).
+/// Consecutive pings (or pongs) in one read reported one by one before the rest are merged (see push_control).
+const CONTROL_RUN: usize = 8;
+
+/// Adds a ping or pong event. Past a run of `CONTROL_RUN` of the same kind it replaces the last one instead: a
+/// flood of control frames read together reaches the application as a few notifications with the latest
+/// payload, so it costs JavaScript next to nothing per frame (pings are answered natively, each one), while an
+/// application that sends a few pings or pongs at once sees each of them, as in ws.
 fn push_control(events: &mut Vec<Event>, event: Event) {
-    match (events.last_mut(), &event) {
-        (Some(last @ Event::Ping(_)), Event::Ping(_)) | (Some(last @ Event::Pong(_)), Event::Pong(_)) => *last = event,
+    let same = |e: &Event| matches!((e, &event), (Event::Ping(_), Event::Ping(_)) | (Event::Pong(_), Event::Pong(_)));
+    let run = events.iter().rev().take(CONTROL_RUN).take_while(|e| same(e)).count();
+    match events.last_mut() {
+        Some(last) if run == CONTROL_RUN => *last = event,
         _ => events.push(event),
     }
 }
@@ -402,21 +408,24 @@ mod tests {
     use bytes::Bytes;
 
     #[test]
-    fn consecutive_pings_or_pongs_are_one_event_with_the_latest_payload() {
+    fn a_run_of_pings_or_pongs_is_reported_up_to_a_bound_then_merged_into_the_latest() {
         let mut events = Vec::new();
-        for data in [&b"1"[..], b"2", b"3"] {
-            push_control(&mut events, Event::Ping(Bytes::copy_from_slice(data)));
+        for i in 0..20u8 {
+            push_control(&mut events, Event::Ping(Bytes::copy_from_slice(&[b'a' + i])));
         }
-        push_control(&mut events, Event::Pong(Bytes::from_static(b"a")));
-        push_control(&mut events, Event::Pong(Bytes::from_static(b"b")));
+        push_control(&mut events, Event::Pong(Bytes::from_static(b"1")));
+        push_control(&mut events, Event::Pong(Bytes::from_static(b"2")));
         events.push(Event::Text(Bytes::from_static(b"hi")));
-        push_control(&mut events, Event::Ping(Bytes::from_static(b"4")));
+        push_control(&mut events, Event::Ping(Bytes::from_static(b"!")));
         let summary: Vec<String> = events.iter().map(|e| match e {
             Event::Ping(d) => format!("ping {}", String::from_utf8_lossy(d)),
             Event::Pong(d) => format!("pong {}", String::from_utf8_lossy(d)),
             Event::Text(d) => format!("text {}", String::from_utf8_lossy(d)),
             _ => unreachable!(),
         }).collect();
-        assert_eq!(summary, ["ping 3", "pong b", "text hi", "ping 4"]);
+        // a..g one by one, then the last of the run (t) in place of h..s.
+        let mut expected: Vec<String> = (b'a'..=b'g').map(|c| format!("ping {}", c as char)).collect();
+        expected.extend(["ping t", "pong 1", "pong 2", "text hi", "ping !"].map(String::from));
+        assert_eq!(summary, expected);
     }
 }

@@ -76,6 +76,18 @@ impl Conn {
         queued
     }
 
+    /// Queues one frame of a message sent in parts (ws's `fin: false`): `opcode` is the message's for its first
+    /// frame and continuation after; such frames are neither compressed nor split further.
+    pub fn queue_fragment(&self, opcode: u8, fin: bool, len: usize, write: impl FnOnce(&mut BytesMut)) -> bool {
+        if self.state() != OPEN {
+            return false;
+        }
+        let mask = self.mask();
+        let queued = self.outbox.push(|buf| encode_frame_with(buf, fin, false, opcode, len, mask, write));
+        self.check_backpressure();
+        queued
+    }
+
     fn encode_frame(&self, opcode: u8, len: usize, write: impl FnOnce(&mut BytesMut)) -> bool {
         let mask = self.mask();
         match self.server.config.fragment_threshold {

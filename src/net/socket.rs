@@ -61,12 +61,22 @@ pub struct TlsInfo {
     pub alpn: Option<String>,
 }
 
+/// Writes without waiting; a full socket is `WouldBlock`. Tokio refuses a write until its reactor has seen the
+/// socket writable, which a socket registered a moment ago (an adopted one) has not yet: then the write is tried
+/// on the descriptor itself. Tokio's readiness is clear either way, so a real `WouldBlock` is waited for.
+fn try_write(tcp: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    match tcp.try_write(data) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket2::SockRef::from(tcp).send(data),
+        other => other,
+    }
+}
+
 /// Writes to the TCP socket without waiting: a full socket is `WouldBlock`.
 struct NonBlocking<'a>(&'a TcpStream);
 
 impl Write for NonBlocking<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.0.try_write(data)
+        try_write(self.0, data)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -274,7 +284,7 @@ impl Socket {
             // Only a socket that refuses more counts as full: after a partial write, try again at once.
             let mut taken = 0;
             while taken < data.len() {
-                match tcp.try_write(&data[taken..]) {
+                match try_write(tcp, &data[taken..]) {
                     Ok(n) => taken += n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((taken, true)),
                     Err(e) if taken > 0 => return Ok((taken, e.kind() == io::ErrorKind::Interrupted)),
@@ -302,7 +312,11 @@ impl Socket {
             _ => return self.send(&pieces.iter().flat_map(|p| p.iter().copied()).collect::<Vec<u8>>()),
         };
         // A partial write is not a full socket: the caller tries again at once and meets WouldBlock if it is.
-        match tcp.try_write_vectored(pieces) {
+        let written = match tcp.try_write_vectored(pieces) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket2::SockRef::from(tcp).send_vectored(pieces),
+            other => other,
+        };
+        match written {
             Ok(0) => Ok((0, true)),
             Ok(n) => Ok((n, false)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((0, true)),

@@ -153,6 +153,14 @@ fn accept_offer(params: &[Param], config: &DeflateConfig) -> Option<Negotiated> 
     })
 }
 
+/// Whether every permessage-deflate offer in a `Sec-WebSocket-Extensions` value has valid parameters (known
+/// names, no duplicates, window bits 8 to 15). `negotiate` declines an invalid offer, as RFC 7692 §5.1 asks;
+/// ws refuses the whole handshake instead, and its face asks this first.
+pub fn offers_are_valid(value: &str) -> bool {
+    let permissive = DeflateConfig::default();
+    parse_extensions(value).is_ok_and(|offers| offers.iter().filter(|(name, _)| name == NAME).all(|(_, params)| accept_offer(params, &permissive).is_some()))
+}
+
 /// Picks the first acceptable permessage-deflate offer among `headers` (each a `Sec-WebSocket-Extensions` value)
 /// and returns it with the response header value. Ok(None): nothing acceptable, the extension is not used.
 pub fn negotiate(headers: &[&str], config: &DeflateConfig) -> Result<Option<(Negotiated, String)>, MalformedExtensions> {
@@ -365,6 +373,16 @@ mod tests {
 
     fn config() -> DeflateConfig {
         DeflateConfig { compress: true, threshold: 0, level: 6, ..Default::default() }
+    }
+
+    #[test]
+    fn invalid_offers_are_told_apart_from_declinable_ones() {
+        assert!(offers_are_valid("permessage-deflate; client_max_window_bits, x-webkit-deflate-frame"));
+        assert!(offers_are_valid("foo; bar=baz"));
+        assert!(!offers_are_valid("permessage-deflate; server_max_window_bits=foo"));
+        assert!(!offers_are_valid("permessage-deflate; server_no_context_takeover; server_no_context_takeover"));
+        assert!(!offers_are_valid("permessage-deflate; unknown"));
+        assert!(!offers_are_valid("permessage-deflate; =;"));
     }
 
     #[test]
