@@ -93,8 +93,7 @@ export interface AddressInfo {
   family: string;
 }
 
-type Handler<F> = F & ((fn: F) => void);
-
+// `obj.onX = fn` registers fn, and so does `obj.onX(fn)` (sack's README style).
 export interface Connection {
   readonly url: string;
   readonly headers: Record<string, string>;
@@ -130,10 +129,14 @@ export interface Connection {
   on(event: 'close', fn: (this: Connection, code: number, reason: string | null) => void): this;
   on(event: 'error' | 'drain', fn: (this: Connection) => void): this;
   on(event: 'ping' | 'pong', fn: (this: Connection, data: ArrayBuffer) => void): this;
-  onmessage: Handler<(this: Connection, msg: string | ArrayBuffer) => void>;
-  onclose: Handler<(this: Connection, code: number, reason: string | null) => void>;
-  onerror: Handler<(this: Connection) => void>;
-  ondrain: Handler<(this: Connection) => void>;
+  get onmessage(): (fn: (this: Connection, msg: string | ArrayBuffer) => void) => void;
+  set onmessage(fn: (this: Connection, msg: string | ArrayBuffer) => void);
+  get onclose(): (fn: (this: Connection, code: number, reason: string | null) => void) => void;
+  set onclose(fn: (this: Connection, code: number, reason: string | null) => void);
+  get onerror(): (fn: (this: Connection) => void) => void;
+  set onerror(fn: (this: Connection) => void);
+  get ondrain(): (fn: (this: Connection) => void) => void;
+  set ondrain(fn: (this: Connection) => void);
 }
 
 export interface Server {
@@ -158,13 +161,20 @@ export interface Server {
   on(event: 'close', fn: (this: Server) => void): this;
   on(event: 'backplane', fn: (this: Server, state: BackplaneState, err?: Error) => void): this;
   on(event: 'request' | 'error' | 'lowError', fn: (this: Server, ...args: any[]) => void): this;
-  onaccept: Handler<(this: Server, ws: Connection) => void | Promise<unknown>>;
-  onconnect: Handler<(this: Connection, ws: Connection) => void>;
-  onclose: Handler<(this: Server) => void>;
-  onrequest: Handler<(this: Server, ...args: any[]) => void>;
-  onerror: Handler<(this: Server, ...args: any[]) => void>;
-  onlowError: Handler<(this: Server, ...args: any[]) => void>;
-  onbackplane: Handler<(this: Server, state: BackplaneState, err?: Error) => void>;
+  get onaccept(): (fn: (this: Server, ws: Connection) => void | Promise<unknown>) => void;
+  set onaccept(fn: (this: Server, ws: Connection) => void | Promise<unknown>);
+  get onconnect(): (fn: (this: Connection, ws: Connection) => void) => void;
+  set onconnect(fn: (this: Connection, ws: Connection) => void);
+  get onclose(): (fn: (this: Server) => void) => void;
+  set onclose(fn: (this: Server) => void);
+  get onrequest(): (fn: (this: Server, ...args: any[]) => void) => void;
+  set onrequest(fn: (this: Server, ...args: any[]) => void);
+  get onerror(): (fn: (this: Server, ...args: any[]) => void) => void;
+  set onerror(fn: (this: Server, ...args: any[]) => void);
+  get onlowError(): (fn: (this: Server, ...args: any[]) => void) => void;
+  set onlowError(fn: (this: Server, ...args: any[]) => void);
+  get onbackplane(): (fn: (this: Server, state: BackplaneState, err?: Error) => void) => void;
+  set onbackplane(fn: (this: Server, state: BackplaneState, err?: Error) => void);
 }
 
 export interface ServerConstructor {

@@ -529,9 +529,36 @@ function createWebSocketStream(ws, options) {
 addConnectionTopics(WebSocket.prototype);
 addServerTopics(WebSocketServer.prototype, emitBackplane);
 
+/**
+ * For libraries that `require('ws')` themselves (@fastify/websocket, express-ws): from this call on, every copy
+ * of ws loaded with require() in this process has ferrows's server class as `Server` and `WebSocketServer`; its
+ * client stays ws's. Call it before such a library creates its server.
+ */
+function replaceWsServer() {
+  const patch = (ws) => {
+    if (typeof ws === 'function' && typeof ws.Server === 'function' && ws !== WebSocket) {
+      ws.Server = WebSocketServer;
+      ws.WebSocketServer = WebSocketServer;
+    }
+    return ws;
+  };
+  for (const [file, loaded] of Object.entries(require.cache)) {
+    if (/[\\/]node_modules[\\/]ws[\\/]index\.js$/.test(file)) patch(loaded.exports);
+  }
+  if (replaceWsServer.installed) return;
+  replaceWsServer.installed = true;
+  const Module = require('module');
+  const load = Module._load;
+  Module._load = function loadWithFerrowsServer(request, ...rest) {
+    const exports = load.call(this, request, ...rest);
+    return request === 'ws' ? patch(exports) : exports;
+  };
+}
+
 WebSocket.Server = WebSocketServer;
 WebSocket.WebSocketServer = WebSocketServer;
 WebSocket.WebSocket = WebSocket;
 WebSocket.createWebSocketStream = createWebSocketStream;
+WebSocket.replaceWsServer = replaceWsServer;
 
 module.exports = WebSocket;

@@ -1,0 +1,14 @@
+// The sack-style face, typed.
+import { WebSocket } from 'ferrows';
+
+const server = WebSocket.Server({ port: 8080, perMessageDeflate: true });
+server.onaccept = function (ws) {
+  if (ws.url !== '/chat') return this.reject();
+  this.accept(ws.protocols[0]);
+};
+server.onconnect = function (ws) {
+  ws.onmessage = (msg) => ws.send(msg);
+  ws.onclose = (code, reason) => console.log(code, reason);
+};
+// @ts-expect-error a handler is a function
+server.onclose = 'closed';
