@@ -8,6 +8,7 @@ const EventEmitter = require('events');
 const { native, register } = require('../pump.js');
 const { Handovers } = require('../takeover.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
+const { limitOptions, addOperations } = require('../operations.js');
 
 // The library's connection states.
 const OPENING = 1;
@@ -95,10 +96,12 @@ class Server extends EventEmitter {
     this._native = native.NativeServer.detached({
       address: '::', port: 0, backplane: backplaneOptions(o.backplane),
       maxBackpressure: o.maxBackpressure, closeOnBackpressureLimit: o.closeOnBackpressureLimit,
+      ...limitOptions(o),
     });
     register(this._native.slot, this);
     this._handovers = new Handovers(this._native);
-    this.server.on('upgrade', (req, socket, head) => this._onHttpUpgrade(req, socket, head));
+    this._onUpgradeEvent = (req, socket, head) => this._onHttpUpgrade(req, socket, head);
+    this.server.on('upgrade', this._onUpgradeEvent);
     for (const event of ['listening', 'request', 'close', 'clientError', 'error']) {
       this.server.on(event, (...args) => this.emit(event, ...args));
     }
@@ -177,5 +180,10 @@ class Server extends EventEmitter {
 // `backplane` option and 'backplane' event); broadcast spans it.
 addConnectionTopics(Connection.prototype);
 addServerTopics(Server.prototype, emitBackplane, { broadcast: false });
+addOperations(Server.prototype);
+// drain() stops taking upgrades from the HTTP server first.
+Server.prototype._beforeDrain = function beforeDrain() {
+  this.server.removeListener('upgrade', this._onUpgradeEvent);
+};
 
 module.exports = { Server, createServer: (options) => new Server(options) };

@@ -6,6 +6,7 @@ const { native, register, unregister } = require('../pump.js');
 const { handleRequest, splitTarget, headersObject, socketInfo } = require('../http.js');
 const { asPayload } = require('../payload.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics } = require('../topics.js');
+const { limitOptions, addOperations } = require('../operations.js');
 
 const readyStates = Object.freeze({ INITIALIZING: -1, CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3, LISTENING: 4 });
 const SERVER_EVENTS = ['accept', 'connect', 'request', 'error', 'lowError', 'close', 'backplane'];
@@ -68,6 +69,7 @@ function parseServerArgs(args) {
       broadcastLimit: options.broadcastLimit,
       maxBackpressure: options.maxBackpressure, closeOnBackpressureLimit: options.closeOnBackpressureLimit,
       backplane: backplaneOptions(options.backplane),
+      ...limitOptions(options),
       // node:cluster workers share the port, as Node's own servers do in them.
       reusePort: options.reusePort ?? cluster.isWorker,
     },
@@ -384,6 +386,8 @@ class ServerImpl {
 defineEventProperties(ServerImpl.prototype, SERVER_EVENTS);
 // broadcast(data), publish(topic, data): the frame is built once natively and shared by every write queue; a
 // connection with more than `broadcastLimit` bytes queued (default 1 MiB) is skipped. Both return { sent, skipped }.
+// stats(), subscribers(topic), topicList(), drain(): see lib/operations.js.
+addOperations(ServerImpl.prototype);
 addServerTopics(ServerImpl.prototype, function report(state, err) {
   if (this._handlers.backplane) this._handlers.backplane.call(this, state, err);
 });

@@ -7,6 +7,7 @@ const url = require('url');
 const { native, register } = require('../pump.js');
 const { Handovers } = require('../takeover.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
+const { limitOptions, addOperations } = require('../operations.js');
 
 const CLOSE_DESCRIPTIONS = {
   1000: 'Normal connection closure', 1001: 'Remote peer is going away', 1002: 'Protocol error',
@@ -256,6 +257,7 @@ class WebSocketServer extends EventEmitter {
         address: '::', port: 0, maxPayload: this.config.maxReceivedMessageSize, closeTimeout: this.config.closeTimeout,
         noDelay: this.config.disableNagleAlgorithm, autoPong: false, badVersionStatus: 426,
         backplane: backplaneOptions(this.config.backplane),
+        ...limitOptions(this.config),
         maxBackpressure: this.config.maxBackpressure, closeOnBackpressureLimit: this.config.closeOnBackpressureLimit,
         maxFrame: this.config.maxReceivedFrameSize,
         tcpKeepalive: this.config.keepalive && this.config.useNativeKeepalive ? this.config.keepaliveInterval : undefined,
@@ -413,6 +415,11 @@ class WebSocketRouter extends EventEmitter {
 // cross-process backplane (the `backplane` config and 'backplane' event); broadcastUTF/Bytes span it.
 addConnectionTopics(WebSocketConnection.prototype);
 addServerTopics(WebSocketServer.prototype, emitBackplane, { broadcast: false });
+addOperations(WebSocketServer.prototype);
+// drain() stops taking upgrades from the HTTP servers first.
+WebSocketServer.prototype._beforeDrain = function beforeDrain() {
+  for (const server of this.config.httpServer) server.removeListener('upgrade', this._onUpgradeEvent);
+};
 
 const clientOnly = (name) => ({
   get() { throw new Error(`ferrows/websocket provides the server side of WebSocket-Node only; keep require('websocket').${name} for clients`); },

@@ -8,6 +8,7 @@ const { Duplex } = require('stream');
 const { native, register } = require('../pump.js');
 const { Handovers } = require('../takeover.js');
 const { backplaneOptions, addConnectionTopics, addServerTopics, emitBackplane } = require('../topics.js');
+const { limitOptions, addOperations } = require('../operations.js');
 
 const READY_STATES = ['CONNECTING', 'OPEN', 'CLOSING', 'CLOSED'];
 const [CONNECTING, OPEN, CLOSING, CLOSED] = [0, 1, 2, 3];
@@ -337,7 +338,7 @@ class WebSocketServer extends EventEmitter {
     const zlib = (pmd && pmd.zlibDeflateOptions) || {};
     return {
       address: '::', port: 0, maxPayload: o.maxPayload, badVersionStatus: 400, autoPong: o.autoPong,
-      closeTimeout: o.closeTimeout, backplane: backplaneOptions(o.backplane),
+      closeTimeout: o.closeTimeout, backplane: backplaneOptions(o.backplane), ...limitOptions(o),
       maxBackpressure: o.maxBackpressure, closeOnBackpressureLimit: o.closeOnBackpressureLimit,
       deflate: pmd ? {
         compress: true, serverNoContextTakeover: Boolean(pmd.serverNoContextTakeover), clientNoContextTakeover: Boolean(pmd.clientNoContextTakeover),
@@ -484,6 +485,14 @@ class WebSocketServer extends EventEmitter {
     return undefined;
   }
 
+  /** drain() stops taking upgrades first: no more from Node's HTTP server, whose listener closes if it is ours. */
+  _beforeDrain() {
+    const internal = this.options.port != null ? this._server : null;
+    if (this._removeListeners) this._removeListeners();
+    this._removeListeners = null;
+    if (internal) internal.close();
+  }
+
   _onServerClose() {}
 }
 
@@ -528,6 +537,7 @@ function createWebSocketStream(ws, options) {
 // cross-process backplane (the `backplane` option and 'backplane' event).
 addConnectionTopics(WebSocket.prototype);
 addServerTopics(WebSocketServer.prototype, emitBackplane);
+addOperations(WebSocketServer.prototype);
 
 /**
  * For libraries that `require('ws')` themselves (@fastify/websocket, express-ws): from this call on, every copy

@@ -56,6 +56,8 @@ pub const KIND_BRIDGE_RESUME: u32 = 15;
 pub const KIND_FRAME: u32 = 16;
 #[napi]
 pub const KIND_BACKPLANE: u32 = 17;
+#[napi]
+pub const KIND_DRAINED: u32 = 18;
 
 /// Messages for Node Buffers up to this size share one ArrayBuffer per batch (their payload is a number:
 /// offset * 65536 + length); larger ones get their own.
@@ -110,6 +112,7 @@ pub(super) unsafe fn to_js(env: sys::napi_env, slot: u32, event: &mut Event, sha
             (KIND_CLOSED, pair)
         }
         Event::ServerClosed => (KIND_SERVER_CLOSED, values::undefined(env)?),
+        Event::Drained => (KIND_DRAINED, values::undefined(env)?),
         Event::Backplane { state, error } => {
             let report = values::array(env, 2)?;
             values::set_element(env, report, 0, values::string(env, state.as_bytes())?)?;

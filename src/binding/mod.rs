@@ -8,5 +8,6 @@ pub mod http;
 pub mod protocol;
 pub mod pump;
 pub mod server;
+pub mod stats;
 pub mod threads;
 mod values;

@@ -5,6 +5,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use crate::net::bridge::Bridge;
 use crate::net::backplane::{Backplane, BackplaneConfig};
 use crate::net::broadcast::{publish, Audience};
+use crate::net::limits::Limits;
 use crate::net::runtime::runtime;
 use crate::protocol::frame::{OP_BINARY, OP_TEXT};
 use super::values::{self, Payload};
@@ -66,6 +67,22 @@ pub struct NativeServerOptions {
     pub backplane: Option<NativeBackplaneOptions>,
     /// Share the port with other processes that set it too (node:cluster workers).
     pub reuse_port: Option<bool>,
+    /// Upgrades beyond this many open connections get 503 with Retry-After.
+    pub max_connections: Option<u32>,
+    /// The same, per client address.
+    pub max_connections_per_ip: Option<u32>,
+    /// Messages a connection may send per second (a second's worth at once).
+    pub max_messages_per_second: Option<u32>,
+    /// Bytes of messages a connection may send per second.
+    pub max_bytes_per_second: Option<f64>,
+    /// Over a rate limit: pause reading (true) instead of closing with 1008.
+    pub pause_over_rate: Option<bool>,
+    /// Close connections that sent nothing for this many milliseconds (1001).
+    pub idle_timeout: Option<u32>,
+    /// Ping quiet connections before the idle timeout closes them (default true when idleTimeout is set).
+    pub ping_when_idle: Option<bool>,
+    /// Close connections this many milliseconds after they opened (1001).
+    pub max_lifetime: Option<f64>,
 }
 
 #[napi(object)]
@@ -217,7 +234,7 @@ pub struct BroadcastResult {
 
 #[napi]
 pub struct NativeServer {
-    server: Arc<Server>,
+    pub(super) server: Arc<Server>,
 }
 
 fn resolve(address: &str, port: u16) -> Result<SocketAddr> {
@@ -264,7 +281,22 @@ impl NativeServerOptions {
                 queue_limit: b.queue_limit.map_or(16 * 1024 * 1024, |n| n as usize),
             }),
             reuse_port: self.reuse_port.unwrap_or(false),
+            limits: self.limits(),
         })
+    }
+
+    fn limits(&self) -> Limits {
+        let millis = |ms: f64| Duration::from_millis(ms as u64);
+        Limits {
+            max_connections: self.max_connections.map(|n| n as usize),
+            max_connections_per_ip: self.max_connections_per_ip.map(|n| n as usize),
+            max_messages_per_second: self.max_messages_per_second.filter(|&n| n > 0),
+            max_bytes_per_second: self.max_bytes_per_second.filter(|&n| n >= 1.0).map(|n| n as u64),
+            pause_over_rate: self.pause_over_rate.unwrap_or(false),
+            idle_timeout: self.idle_timeout.filter(|&ms| ms > 0).map(|ms| millis(ms as f64)),
+            ping_when_idle: self.ping_when_idle.unwrap_or(true),
+            max_lifetime: self.max_lifetime.filter(|&ms| ms > 0.0).map(millis),
+        }
     }
 
     /// A `required` backplane must answer before the server starts.

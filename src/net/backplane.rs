@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 
 use super::broadcast::{send_to, Audience};
 use super::server::Server;
+use super::stats;
 use super::Event;
 use crate::protocol::frame::{OP_BINARY, OP_TEXT};
 
@@ -173,6 +174,16 @@ impl Backplane {
         redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(|e| e.to_string())
     }
 
+    /// 'up', 'down' or 'unknown' (not connected yet), and the bytes of publications waiting for Redis.
+    pub fn status(&self) -> (&'static str, usize) {
+        let state = match self.state.load(Ordering::Acquire) {
+            UP => "up",
+            DOWN => "down",
+            _ => "unknown",
+        };
+        (state, self.queue.lock().unwrap().bytes)
+    }
+
     /// Queues a publication for the other servers (local subscribers already have it).
     pub fn enqueue(&self, audience: Audience, opcode: u8, payload: Bytes) {
         self.queue.lock().unwrap().push(audience, opcode, payload, self.config.queue_limit);
@@ -233,6 +244,7 @@ impl Backplane {
                 std::mem::take(&mut q.dropped)
             };
             if dropped > 0 {
+                stats::add(&server.stats.backplane_dropped, dropped);
                 // Every drop is reported (not deduplicated like other errors): the counts add up to what was lost.
                 self.emit(server, "error", Some(format!("backplane: Redis unreachable or behind and the queue full, {dropped} oldest publications dropped")));
             }

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::connection::{Conn, OPEN};
 use super::server::Server;
+use super::stats;
 use crate::protocol::sender::encode_frame;
 
 /// Who gets a message.
@@ -45,6 +46,8 @@ pub fn send_to(server: &Server, audience: &Audience, opcode: u8, payload: &[u8])
     encode_frame(&mut frame, opcode, payload, None);
     let frame = frame.freeze();
     let mut delivery = Delivery { sent: 0, skipped: 0, queued: Vec::new() };
+    // Shared frames are counted here (queue_shared sees a frame, not a message).
+    let mut shared = 0u64;
     for conn in conns {
         if conn.state() != OPEN {
             continue;
@@ -59,12 +62,17 @@ pub fn send_to(server: &Server, audience: &Audience, opcode: u8, payload: &[u8])
             // Masked frames differ per connection (sack's `masking` option): no sharing.
             conn.queue_frame(opcode, payload.len(), |buf| buf.extend_from_slice(payload))
         } else {
-            conn.queue_shared(frame.clone())
+            let queued = conn.queue_shared(frame.clone());
+            shared += queued as u64;
+            queued
         };
         if queued {
             delivery.sent += 1;
             delivery.queued.push(conn);
         }
     }
+    stats::add(&server.stats.skipped, delivery.skipped as u64);
+    stats::add(&server.stats.messages_out, shared);
+    stats::add(&server.stats.bytes_out, shared * payload.len() as u64);
     delivery
 }

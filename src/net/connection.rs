@@ -13,6 +13,8 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 
 use super::failure::Failure;
+use super::limits::Budget;
+use super::stats;
 use super::send::Compression;
 use super::upgrade::Handshake;
 use super::server::Server;
@@ -20,7 +22,7 @@ use super::socket::{Socket, LINGER};
 use super::outbox::Outbox;
 use super::route::Route;
 use super::Event;
-use crate::protocol::close::ABNORMAL;
+use crate::protocol::close::{ABNORMAL, GOING_AWAY};
 use crate::protocol::frame::OP_PONG;
 use crate::protocol::deflate::Negotiated;
 use crate::protocol::receiver::{Message, Receiver};
@@ -127,6 +129,7 @@ impl Conn {
             return;
         }
         if self.state.compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            self.server.stats.closed(code, false);
             let mask = self.mask();
             self.outbox.push_close(|buf| encode_close(buf, code, reason, mask));
             self.write_now();
@@ -177,6 +180,7 @@ impl Conn {
         }
         let (code, reason) = match ending {
             Ending::PeerClosed(code, reason) => {
+                self.server.stats.closed(code, true);
                 // Echo the close (a no-op if ours went first), then close TCP: the server closes first (§7.1.1).
                 self.state.store(CLOSING, Ordering::Release);
                 let mask = self.mask();
@@ -187,6 +191,7 @@ impl Conn {
             }
             Ending::Failed(failure) => {
                 let (code, reason) = (failure.close_code(), failure.close_reason());
+                self.server.stats.closed(code, false);
                 if matches!(failure, Failure::Protocol(_)) {
                     self.server.report_failure(self.peer, self.local, failure);
                 }
@@ -222,15 +227,35 @@ impl Conn {
         // Pongs queued by this read, written once its events are handed over.
         let mut answered = false;
         let mut close_deadline: Option<Instant> = None;
-        let mut keepalive = Keepalive::new(self.server.config.keepalive_interval, self.server.config.keepalive_grace);
+        let config = &self.server.config;
+        let limits = &config.limits;
+        // WebSocket-Node's keepalive, or uWS.js-style pings halfway through the idle timeout.
+        let keepalive = match (config.keepalive_interval, limits.idle_timeout) {
+            (Some(interval), _) => Keepalive::new(Some(interval), config.keepalive_grace),
+            (None, Some(idle)) if limits.ping_when_idle => Keepalive::new(Some(idle / 2), None),
+            _ => Keepalive::new(None, None),
+        };
+        let mut keepalive = keepalive;
+        let mut budget = Budget::new(limits);
+        let opened = Instant::now();
+        let mut last_heard = opened;
         loop {
+            // Data messages and their bytes in this read, for the stats and the rate limits.
+            let (mut messages, mut bytes) = (0u64, 0u64);
             loop {
                 match receiver.read(buf) {
                     Ok(Some(Message::Close(code, reason))) => {
                         self.deliver(&mut events, &mut answered);
+                        self.count_in(messages, bytes);
                         return Ending::PeerClosed(code, reason);
                     }
-                    Ok(Some(message)) => answered |= self.on_message(message, &mut events),
+                    Ok(Some(message)) => {
+                        if let Message::Text(data) | Message::Binary(data) | Message::Frame { data, .. } = &message {
+                            messages += 1;
+                            bytes += data.len() as u64;
+                        }
+                        answered |= self.on_message(message, &mut events);
+                    }
                     Ok(None) => break,
                     Err(err) => {
                         self.deliver(&mut events, &mut answered);
@@ -240,6 +265,18 @@ impl Conn {
             }
             if !self.deliver(&mut events, &mut answered) {
                 return Ending::Failed(Failure::ConsumerGone);
+            }
+            self.count_in(messages, bytes);
+            if let Some(wait) = budget.as_mut().filter(|_| messages > 0).and_then(|b| b.spend(messages, bytes)) {
+                if !limits.pause_over_rate {
+                    return Ending::Failed(Failure::RateLimited);
+                }
+                // Over its rate: nothing more is read from this client until its budget allows.
+                stats::add(&self.server.stats.rate_limited, 1);
+                tokio::select! {
+                    _ = sleep(wait) => {}
+                    _ = self.wake_reader.notified() => continue,
+                }
             }
             if buf.is_empty() {
                 // Nothing partial is waiting: drop the read buffer, so a quiet connection holds none.
@@ -259,6 +296,7 @@ impl Conn {
                     return Ending::Failed(Failure::Backpressure);
                 }
                 // The client is not reading what it caused: stop reading it until the queue is half drained.
+                stats::add(&self.server.stats.backpressure_pauses, 1);
                 tokio::select! {
                     _ = self.outbox.drained_to(self.server.config.max_backpressure / 2) => {}
                     _ = self.wake_reader.notified() => continue,
@@ -278,11 +316,26 @@ impl Conn {
                 _ = self.wake_reader.notified() => continue,
                 _ = sleep_until(deadline) => return Ending::Dropped,
             }
+            // The idle timeout or the end of the connection's lifetime, whichever comes first.
+            let limit_at = match (limits.idle_timeout, limits.max_lifetime) {
+                _ if self.state() != OPEN => None,
+                (None, None) => None,
+                (idle, lifetime) => [idle.map(|d| last_heard + d), lifetime.map(|d| opened + d)].into_iter().flatten().min(),
+            };
             tokio::select! {
                 read = socket.read_some(buf) => match read {
                     Ok(0) | Err(_) => return Ending::Dropped,
-                    Ok(_) => keepalive.heard(),
+                    Ok(_) => {
+                        keepalive.heard();
+                        if limits.idle_timeout.is_some() {
+                            last_heard = Instant::now();
+                        }
+                    }
                 },
+                _ = sleep_until(limit_at.unwrap_or_else(far_future)), if limit_at.is_some() => {
+                    let idle = limits.idle_timeout.is_some_and(|d| Instant::now() >= last_heard + d);
+                    self.close(GOING_AWAY, if idle { b"idle timeout" } else { b"max lifetime" });
+                }
                 _ = self.wake_reader.notified() => {}
                 _ = sleep_until(deadline) => return Ending::Dropped,
                 _ = sleep_until(keepalive.next()), if keepalive.on() => {
@@ -301,6 +354,14 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+
+    /// Counts what a read delivered (one addition per read, not per message).
+    fn count_in(&self, messages: u64, bytes: u64) {
+        if messages > 0 {
+            stats::add(&self.server.stats.messages_in, messages);
+            stats::add(&self.server.stats.bytes_in, bytes);
         }
     }
 

@@ -25,6 +25,8 @@ pub enum Failure {
     Backpressure,
     /// Nobody can receive the connection's events any more (its thread went away).
     ConsumerGone,
+    /// The client sent faster than `maxMessagesPerSecond` or `maxBytesPerSecond` allow.
+    RateLimited,
 }
 
 impl Failure {
@@ -32,7 +34,7 @@ impl Failure {
     pub fn close_code(&self) -> u16 {
         match self {
             Failure::Protocol(e) => e.close_code(),
-            Failure::Backpressure => POLICY_VIOLATION,
+            Failure::Backpressure | Failure::RateLimited => POLICY_VIOLATION,
             Failure::ConsumerGone => GOING_AWAY,
             _ => ABNORMAL,
         }
@@ -43,6 +45,7 @@ impl Failure {
         match self {
             Failure::Protocol(e) => e.reason(),
             Failure::Backpressure => "backpressure limit",
+            Failure::RateLimited => "rate limit",
             _ => "",
         }
     }
@@ -59,6 +62,7 @@ impl Failure {
             Failure::Protocol(e) => e.name(),
             Failure::Backpressure => "backpressure",
             Failure::ConsumerGone => "consumer-gone",
+            Failure::RateLimited => "rate-limited",
         }
     }
 }

@@ -6,8 +6,10 @@ pub mod backplane;
 pub mod bridge;
 pub mod broadcast;
 pub mod connection;
+pub mod drain;
 pub mod failure;
 pub mod http;
+pub mod limits;
 pub mod listener;
 pub mod memory;
 pub mod outbox;
@@ -17,6 +19,7 @@ pub mod secure;
 pub mod send;
 pub mod server;
 pub mod socket;
+pub mod stats;
 pub mod tls;
 pub mod topics;
 pub mod upgrade;
@@ -45,8 +48,10 @@ pub enum Event {
     Drain,
     /// The connection is gone; always its last event.
     Closed { code: u16, reason: String },
-    /// The server stopped listening; always its last event.
+    /// The server stopped listening (after a drain: and its connections are gone); always its last event.
     ServerClosed,
+    /// Every connection of a draining server is gone (targets the server).
+    Drained,
     /// Not shown to the consumer: resolved once every event before it was handled (and the replies those
     /// handlers queued are in the outbox).
     Barrier(tokio::sync::oneshot::Sender<()>),

@@ -15,6 +15,7 @@ use tokio::time::{sleep, Instant};
 use super::connection::{Conn, OPEN};
 use super::outbox::Flushed;
 use super::runtime::runtime;
+use super::stats;
 use super::Event;
 use crate::protocol::deflate::Deflater;
 use crate::protocol::sender::encode_frame_with;
@@ -73,6 +74,7 @@ impl Conn {
         }
         let queued = self.encode_frame(opcode, len, write);
         self.check_backpressure();
+        self.count_out(queued, opcode, true, len);
         queued
     }
 
@@ -85,6 +87,7 @@ impl Conn {
         let mask = self.mask();
         let queued = self.outbox.push(|buf| encode_frame_with(buf, fin, false, opcode, len, mask, write));
         self.check_backpressure();
+        self.count_out(queued, opcode, fin, len);
         queued
     }
 
@@ -112,6 +115,14 @@ impl Conn {
         let queued = self.state() == OPEN && self.outbox.push_shared(frame);
         self.check_backpressure();
         queued
+    }
+
+    /// Counts a queued data frame (control frames are not messages).
+    fn count_out(&self, queued: bool, opcode: u8, fin: bool, len: usize) {
+        if queued && opcode & 0x8 == 0 {
+            stats::add(&self.server.stats.messages_out, fin as u64);
+            stats::add(&self.server.stats.bytes_out, len as u64);
+        }
     }
 
     /// More queued than `max_backpressure`: the reader pauses at its next turn (or closes, see below).
@@ -145,9 +156,12 @@ impl Conn {
             let mut scratch = scratch.borrow_mut();
             scratch.clear();
             deflater.compress(data, &mut scratch);
+            stats::add(&self.server.stats.frames_compressed, 1);
+            stats::add(&self.server.stats.bytes_saved, data.len().saturating_sub(scratch.len()) as u64);
             self.outbox.push(|buf| encode_frame_with(buf, true, true, opcode, scratch.len(), mask, |b| b.extend_from_slice(&scratch)))
         });
         self.check_backpressure();
+        self.count_out(queued, opcode, true, data.len());
         queued
     }
 

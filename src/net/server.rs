@@ -16,6 +16,8 @@ use super::bridge::Bridge;
 use super::connection::Conn;
 use super::upgrade::upgrade;
 use super::failure::Failure;
+use super::limits::{Admissions, Limits};
+use super::stats::Stats;
 use super::runtime::runtime;
 use super::socket::Socket;
 use super::tls::SniResolver;
@@ -64,6 +66,8 @@ pub struct ServerConfig {
     /// SO_REUSEPORT: several processes (node:cluster workers) listen on one port and the kernel spreads the
     /// connections among them.
     pub reuse_port: bool,
+    /// Connection counts, rates, idle and lifetime limits.
+    pub limits: Limits,
 }
 
 pub struct Server {
@@ -74,6 +78,8 @@ pub struct Server {
     detached: bool,
     /// Closing leaves open connections alone.
     keep_connections: AtomicBool,
+    /// A drain is under way.
+    draining: AtomicBool,
     closed: AtomicBool,
     /// Plain HTTP requests go to the application (else they get 426).
     requests: AtomicBool,
@@ -87,6 +93,9 @@ pub struct Server {
     conns: Mutex<HashMap<u64, Weak<Conn>>>,
     pub topics: Topics,
     pub backplane: Option<Arc<Backplane>>,
+    /// The connections held, for the connection limits.
+    pub admissions: Arc<Admissions>,
+    pub stats: Stats,
 }
 
 /// A server without a listening socket: its connections come from sockets the application hands over (ws's
@@ -107,6 +116,7 @@ impl Server {
             local,
             detached,
             keep_connections: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             requests: AtomicBool::new(false),
             errors: AtomicBool::new(false),
@@ -116,6 +126,8 @@ impl Server {
             conns: Mutex::new(HashMap::new()),
             topics: Topics::default(),
             backplane,
+            admissions: Arc::new(Admissions::default()),
+            stats: Stats::default(),
         }
     }
 
@@ -128,7 +140,16 @@ impl Server {
                 conn.close(GOING_AWAY, b"");
             }
         }
-        self.sink.deliver_one(Event::ServerClosed);
+        // A drain reports the end itself, once its connections are gone.
+        if !self.draining.load(Ordering::Acquire) {
+            self.sink.deliver_one(Event::ServerClosed);
+        }
+    }
+
+    /// Stops listening for a drain: `ServerClosed` is left to the drain (see `net::drain`).
+    pub fn stop_for_drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.stop_listening();
     }
 
     /// Runs an upgrade over a bridge (bytes relayed by JavaScript), as `adopt` does over a socket.

@@ -66,6 +66,19 @@ impl Topics {
         m.joined.get(&conn.id).map_or_else(Vec::new, |topics| topics.iter().map(|t| t.to_string()).collect())
     }
 
+    /// How many connections are subscribed to `topic`.
+    pub fn count(&self, topic: &str) -> usize {
+        self.inner.lock().unwrap().subscribers.get(topic).map_or(0, HashMap::len)
+    }
+
+    /// The topics with at least one subscriber, and how many each has.
+    pub fn counts(&self) -> Vec<(String, usize)> {
+        let m = self.inner.lock().unwrap();
+        let mut counts: Vec<(String, usize)> = m.subscribers.iter().map(|(t, subs)| (t.to_string(), subs.len())).collect();
+        counts.sort();
+        counts
+    }
+
     /// The live subscribers of `topic`.
     pub fn subscribers(&self, topic: &str) -> Vec<Arc<Conn>> {
         let m = self.inner.lock().unwrap();

@@ -13,7 +13,9 @@ use super::connection::{Conn, CLOSED, CLOSING, CONNECTING, OPEN};
 use super::outbox::Outbox;
 use super::route::Route;
 use super::send::Compression;
+use super::limits::OverLimit;
 use super::server::Server;
+use super::stats;
 use super::socket::{Socket, TlsInfo};
 use super::{Event, Sink};
 use crate::protocol::close::ABNORMAL;
@@ -45,6 +47,9 @@ impl Handshake {
     }
 }
 
+/// What a client refused by a connection limit is told to wait before it tries again.
+const RETRY_AFTER_SECONDS: &str = "5";
+
 /// Takes an upgrade request: validates it, waits for the application's decision, then runs the connection
 /// until it closes. `head` is the request as received, `buf` whatever the client sent after it, `tag` an
 /// adopted socket's token (0 otherwise).
@@ -52,7 +57,10 @@ impl Handshake {
 pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: Bytes, buf: BytesMut, tag: u32) {
     let upgrade = match handshake::validate_upgrade(&request, server.config.bad_version_status) {
         Ok(upgrade) => upgrade,
-        Err(rejection) => return socket.refuse(rejection.status, rejection.reason, rejection.headers).await,
+        Err(rejection) => {
+            stats::add(&server.stats.refused_invalid, 1);
+            return socket.refuse(rejection.status, rejection.reason, rejection.headers).await;
+        }
     };
     let negotiated = match &server.config.deflate {
         None => None,
@@ -60,13 +68,29 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
             let offers: Vec<&str> = request.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions")).map(|(_, v)| v.as_str()).collect();
             match deflate::negotiate(&offers, config) {
                 Ok(found) => found,
-                Err(_) => return socket.refuse(400, "Invalid or unacceptable Sec-WebSocket-Extensions header", &[]).await,
+                Err(_) => {
+                    stats::add(&server.stats.refused_invalid, 1);
+                    return socket.refuse(400, "Invalid or unacceptable Sec-WebSocket-Extensions header", &[]).await;
+                }
             }
         }
     };
     if server.is_closed() {
+        stats::add(&server.stats.refused_closing, 1);
         return socket.refuse(503, "Server is closing", &[]).await;
     }
+    // Held until the connection ends: its place in the connection limits.
+    let _admission = match server.admissions.admit(peer.ip(), &server.config.limits) {
+        Ok(admission) => admission,
+        Err(over) => {
+            stats::add(&server.stats.refused_limit, 1);
+            let body = match over {
+                OverLimit::Total => "Too many connections",
+                OverLimit::PerAddress => "Too many connections from this address",
+            };
+            return socket.refuse(503, body, &[("Retry-After", RETRY_AFTER_SECONDS)]).await;
+        }
+    };
     let compression = match (&negotiated, &server.config.deflate) {
         (Some((n, _)), Some(config)) => Some(Compression {
             deflater: Mutex::new(Deflater::new(n, config.level)),
@@ -134,6 +158,7 @@ impl Conn {
         self.outbox.push(|buf| buf.extend_from_slice(&answer));
         self.state.store(OPEN, Ordering::Release);
         self.write_now();
+        stats::add(&self.server.stats.accepted, 1);
         let _ = decide.send(true);
         true
     }
@@ -141,6 +166,7 @@ impl Conn {
     /// Refuses a pending upgrade with an HTTP error; false if it was already decided.
     pub fn reject(&self, status: u16, body: &str, headers: &[(&str, &str)]) -> bool {
         let Some(decide) = self.decision.lock().unwrap().take() else { return false };
+        stats::add(&self.server.stats.refused_by_application, 1);
         let answer = handshake::error_response(status, body, headers);
         self.outbox.push_close(|buf| buf.extend_from_slice(&answer));
         self.state.store(CLOSING, Ordering::Release);
