@@ -1,5 +1,7 @@
 // Types for the sack-style face (index.js).
 
+import type { LimitOptions, Operations } from './lib/operations';
+
 export type ReadyState = -1 | 0 | 1 | 2 | 3 | 4;
 
 export interface ReadyStates {
@@ -11,7 +13,7 @@ export interface ReadyStates {
   readonly LISTENING: 4;
 }
 
-export interface ServerOptions {
+export interface ServerOptions extends LimitOptions {
   /** URL to listen at, e.g. 'ws://[::]:8080/'. */
   url?: string;
   /** Address to bind; default '::' (IPv6 and IPv4). */
@@ -139,7 +141,7 @@ export interface Connection {
   set ondrain(fn: (this: Connection) => void);
 }
 
-export interface Server {
+export interface Server extends Operations {
   readonly readyState: ReadyState;
   readonly port: number;
   address(): AddressInfo;

@@ -38,11 +38,13 @@ class Node {
     this.errors = [];
     this.done = new Set();
     this.requests = 0;
+    this.counts = new Map();
     child.on('message', (m) => {
       if (m.port !== undefined) this.port = m.port;
       if (m.backplane === 'error') this.errors.push(m.error);
       else if (m.backplane) this.states.push(m.backplane);
       if (m.done !== undefined) this.done.add(m.done);
+      if (m.count !== undefined) this.counts.set(m.done, m.count);
     });
   }
 
@@ -56,6 +58,14 @@ class Node {
     const id = ++this.requests;
     this.child.send({ id, topic, data });
     await until(() => this.done.has(id), 'publication');
+  }
+
+  /** The subscribers of `topic` in every process on the backplane, as the process counts them. */
+  async subscriberCount(topic) {
+    const id = ++this.requests;
+    this.child.send({ id, count: topic });
+    await until(() => this.done.has(id), 'subscriberCount');
+    return this.counts.get(id);
   }
 
   kill(signal) {
@@ -284,4 +294,26 @@ test('node:cluster: workers share the port and, on one backplane, reach each oth
   await until(() => clients.every((ws) => ws.got.length === 1), 'the publication on every worker');
   t.true(clients.every((ws) => ws.got[0] === 'hello'));
   for (const ws of clients) ws.terminate();
+});
+
+test('presence: subscriberCount sums every process on the backplane; a killed process stops counting within the TTL', async (t) => {
+  const redis = await startRedis(t);
+  const name = uniqueName();
+  const nodes = [await Node.start(t, redis, name), await Node.start(t, redis, name, 'ws'), await Node.start(t, redis, name)];
+  const subscribed = [2, 3, 4];
+  for (const [i, n] of subscribed.entries()) {
+    for (let k = 0; k < n; k++) await client(nodes[i], ['room', `only:${i}`]);
+  }
+  await client(nodes[0], ['elsewhere']);
+  // Each process rewrites its counts every 2 s; within a few rounds all three are in.
+  let count;
+  const deadline = Date.now() + 10000;
+  while ((count = await nodes[0].subscriberCount('room')) !== 9 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  t.is(count, 9);
+  t.is(await nodes[1].subscriberCount('only:2'), 4);
+  t.is(await nodes[2].subscriberCount('nobody'), 0);
+  nodes[2].kill('SIGKILL');
+  const gone = Date.now() + 15000; // the TTL is 6 s
+  while ((count = await nodes[0].subscriberCount('room')) !== 5 && Date.now() < gone) await new Promise((r) => setTimeout(r, 250));
+  t.is(count, 5, 'the killed process no longer counts');
 });

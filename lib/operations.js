@@ -1,6 +1,7 @@
 'use strict';
 // Running a server in production, the same on every face: the limit options (checked natively, before any
-// JavaScript runs), stats(), local presence (subscribers, topicList) and drain() for rolling deploys.
+// JavaScript runs), stats(), presence (subscribers and topicList here, subscriberCount across a backplane) and
+// drain() for rolling deploys.
 
 const LIMIT_OPTIONS = {
   maxConnections: 'a positive integer',
@@ -60,6 +61,9 @@ function addOperations(proto, nativeOf = ownNative) {
   };
   proto.subscribers = function subscribers(topic) {
     return nativeOf(this).subscribers(topic);
+  };
+  proto.subscriberCount = function subscriberCount(topic) {
+    return nativeOf(this).subscriberCount(topic);
   };
   proto.topicList = function topicList() {
     return nativeOf(this).topicList().map(({ topic }) => topic);

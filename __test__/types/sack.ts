@@ -12,3 +12,7 @@ server.onconnect = function (ws) {
 };
 // @ts-expect-error a handler is a function
 server.onclose = 'closed';
+const limited = WebSocket.Server({ port: 0, maxConnectionsPerIp: 10, maxLifetime: 60 });
+limited.drain().then(() => limited.stats().connections);
+// @ts-expect-error rateLimit is 'close' or 'pause'
+WebSocket.Server({ port: 0, rateLimit: 'slow' });

@@ -32,3 +32,8 @@ server.on('upgrade', (req, socket, head) => {
   attached.handleUpgrade(req, socket, head, (ws) => attached.emit('connection', ws, req));
 });
 wss.close(() => server.close());
+
+// ferrows's production additions, typed on every face.
+const limited = new WebSocketServer({ port: 0, maxConnections: 1000, idleTimeout: 60, rateLimit: 'pause', maxMessagesPerSecond: 100 });
+const received: number = limited.stats().messagesIn;
+limited.drain({ code: 1001, within: 5000 }).then(() => limited.subscriberCount('news')).then((n: number) => n + received);

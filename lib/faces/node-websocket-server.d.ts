@@ -4,8 +4,9 @@
 
 import { EventEmitter } from 'events';
 import * as http from 'http';
+import type { LimitOptions, Operations } from '../operations';
 
-export interface ServerOptions {
+export interface ServerOptions extends LimitOptions {
   /** An http.Server to attach to (else one is made). */
   server?: http.Server | undefined;
   /** Origins allowed ('*' for any); others get 403. */
@@ -47,6 +48,7 @@ export declare class Connection extends EventEmitter {
   on(event: string | symbol, listener: (...args: any[]) => void): this;
 }
 
+export interface Server extends Operations {}
 export declare class Server extends EventEmitter {
   constructor(options?: ServerOptions);
   readonly server: http.Server;

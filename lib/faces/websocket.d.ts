@@ -7,8 +7,9 @@ import * as http from 'http';
 import * as https from 'https';
 import { Duplex } from 'stream';
 import { Url } from 'url';
+import type { LimitOptions, Operations } from '../operations';
 
-export interface IServerConfig {
+export interface IServerConfig extends LimitOptions {
   httpServer: http.Server | https.Server | Array<http.Server | https.Server>;
   maxReceivedFrameSize?: number | undefined;
   maxReceivedMessageSize?: number | undefined;
@@ -59,6 +60,7 @@ export interface Message {
 export interface IUtf8Message { type: 'utf8'; utf8Data: string }
 export interface IBinaryMessage { type: 'binary'; binaryData: Buffer }
 
+export interface server extends Operations {}
 export class server extends EventEmitter {
   config?: IServerConfig | undefined;
   connections: connection[];

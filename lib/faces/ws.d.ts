@@ -6,6 +6,7 @@ import { EventEmitter } from 'events';
 import { IncomingMessage, OutgoingHttpHeaders, Server as HttpServer } from 'http';
 import { Server as HttpsServer } from 'https';
 import { Duplex, DuplexOptions } from 'stream';
+import type { LimitOptions, Operations } from '../operations';
 
 type HttpOrHttpsServer = HttpServer | HttpsServer;
 
@@ -153,7 +154,8 @@ declare namespace WebSocket {
     required?: boolean | undefined;
   }
 
-  interface ServerOptions<U extends typeof WebSocket = typeof WebSocket, V extends typeof IncomingMessage = typeof IncomingMessage> {
+  interface ServerOptions<U extends typeof WebSocket = typeof WebSocket, V extends typeof IncomingMessage = typeof IncomingMessage>
+    extends LimitOptions {
     host?: string | undefined;
     port?: number | undefined;
     backlog?: number | undefined;
@@ -190,6 +192,8 @@ declare namespace WebSocket {
     skipped: number;
   }
 
+  interface Server<T extends typeof WebSocket = typeof WebSocket, U extends typeof IncomingMessage = typeof IncomingMessage>
+    extends Operations {}
   class Server<T extends typeof WebSocket = typeof WebSocket, U extends typeof IncomingMessage = typeof IncomingMessage> extends EventEmitter {
     options: ServerOptions<T, U>;
     path: string;

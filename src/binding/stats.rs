@@ -2,12 +2,15 @@
 //! presence of topics (`subscribers`, `topicList`).
 
 use napi::bindgen_prelude::*;
+use napi::Env;
 
 use super::server::NativeServer;
 use super::values;
 use std::time::Duration;
 
 use crate::net::drain::drain;
+use crate::net::presence;
+use crate::net::runtime::runtime;
 use crate::net::stats::get;
 use crate::protocol::close;
 
@@ -63,6 +66,9 @@ pub struct ServerStats {
     pub close_codes_received: Vec<CloseCodeCount>,
     pub backplane: Option<BackplaneStats>,
 }
+
+/// How the promise of `subscriberCount` gets its number (one type for both ways it is resolved).
+type Resolve = Box<dyn FnOnce(Env) -> Result<f64> + Send>;
 
 #[napi(object)]
 pub struct TopicCount {
@@ -130,6 +136,28 @@ impl NativeServer {
     #[napi(catch_unwind)]
     pub fn subscribers(&self, topic: String) -> Result<u32> {
         Ok(self.server.topics.count(&values::topic_name(topic)?) as u32)
+    }
+
+    /// Subscribers of `topic` in every process on the backplane (without one: in this process). Resolves with a
+    /// number; rejects when Redis cannot be asked.
+    #[napi(catch_unwind, ts_return_type = "Promise<number>")]
+    pub fn subscriber_count<'env>(&self, env: &'env Env, topic: String) -> Result<Object<'env>> {
+        let topic = values::topic_name(topic)?;
+        let (deferred, promise) = env.create_deferred::<f64, Resolve>()?;
+        let server = self.server.clone();
+        let Some((backplane, redis)) = server.backplane.clone().and_then(|b| b.presence_connection().map(|r| (b, r))) else {
+            let local = server.topics.count(&topic) as f64;
+            deferred.resolve(Box::new(move |_| Ok(local)));
+            return Ok(promise);
+        };
+        let rt = runtime(None).map_err(Error::from_reason)?;
+        rt.spawn(async move {
+            match presence::count(&server, &backplane, redis, &topic).await {
+                Ok(n) => deferred.resolve(Box::new(move |_| Ok(n as f64))),
+                Err(e) => deferred.reject(Error::from_reason(format!("subscriberCount: {e}"))),
+            }
+        });
+        Ok(promise)
     }
 
     /// The topics with subscribers in this process, with their counts.

@@ -114,6 +114,8 @@ pub struct Backplane {
     state: AtomicU8,
     /// The last 'error' reported, so that a persisting one is not repeated at every retry.
     last_error: Mutex<Option<String>>,
+    /// The connection presence uses (its own: the reader's blocks).
+    presence: std::sync::OnceLock<ConnectionManager>,
 }
 
 /// A stream entry from another server.
@@ -130,7 +132,7 @@ impl Backplane {
     pub fn new(config: BackplaneConfig) -> Self {
         use std::hash::{BuildHasher, RandomState};
         let origin = format!("{:016x}{:08x}", RandomState::new().hash_one(std::time::SystemTime::now()), std::process::id());
-        Backplane { key: format!("ferrows:{}", config.name), config, origin, queue: Mutex::default(), queued: Notify::new(), state: AtomicU8::new(UNKNOWN), last_error: Mutex::new(None) }
+        Backplane { key: format!("ferrows:{}", config.name), config, origin, queue: Mutex::default(), queued: Notify::new(), state: AtomicU8::new(UNKNOWN), last_error: Mutex::new(None), presence: std::sync::OnceLock::new() }
     }
 
     /// Starts the writer and the reader; they end when the server stops.
@@ -148,6 +150,18 @@ impl Backplane {
             .set_connection_timeout(Some(Duration::from_secs(2)))
             // Longer than a blocking read.
             .set_response_timeout(Some(Duration::from_millis(READ_BLOCK_MS as u64 + 2000)));
+        {
+            let (server, backplane, client, config) = (server.clone(), backplane.clone(), client.clone(), config.clone());
+            rt.spawn(async move {
+                // Inside the runtime: the manager needs its reactor.
+                let Ok(manager) = ConnectionManager::new_lazy_with_config(client, config) else { return };
+                let _ = backplane.presence.set(manager.clone());
+                tokio::select! {
+                    _ = super::presence::publish_counts(server.clone(), backplane, manager) => {}
+                    _ = server.stopped() => {}
+                }
+            });
+        }
         for reader in [false, true] {
             let (server, backplane, client, config) = (server.clone(), backplane.clone(), client.clone(), config.clone());
             rt.spawn(async move {
@@ -172,6 +186,21 @@ impl Backplane {
         let config = redis::AsyncConnectionConfig::new().set_connection_timeout(Some(Duration::from_secs(2)));
         let mut conn = client.get_multiplexed_async_connection_with_config(&config).await.map_err(|e| e.to_string())?;
         redis::cmd("PING").query_async::<()>(&mut conn).await.map_err(|e| e.to_string())
+    }
+
+    /// The stream's key; presence keys start with it.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// This server's id among the servers on the stream.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The connection for presence queries, once the backplane started.
+    pub fn presence_connection(&self) -> Option<ConnectionManager> {
+        self.presence.get().cloned()
     }
 
     /// 'up', 'down' or 'unknown' (not connected yet), and the bytes of publications waiting for Redis.

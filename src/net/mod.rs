@@ -13,6 +13,7 @@ pub mod limits;
 pub mod listener;
 pub mod memory;
 pub mod outbox;
+pub mod presence;
 pub mod route;
 pub mod runtime;
 pub mod secure;
