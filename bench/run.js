@@ -1,7 +1,7 @@
 'use strict';
 // Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
 // With two or more cores the server process is pinned to core 0 and the load generator to core 1.
-// Usage: npm run bench [-- --seconds 5 --inflight N --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,broadcast,workers,topics,feed]
+// Usage: npm run bench [-- --seconds 5 --inflight N --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,limits,broadcast,workers,topics,feed]
 // Broadcast and topics count deliveries (messages received by a client) per second. Topics runs two server
 // processes on a redis-server of its own (Debian's package).
 const { spawn, execFileSync } = require('child_process');
@@ -36,6 +36,15 @@ const SCENARIOS = [
   { id: 'wss', name: '32 B text over TLS, 64 conns x 8', conns: 64, size: 32, inflight: 8, tls: true },
   { id: 'wss16k', name: '16 KiB binary over TLS, 16 conns x 4', conns: 16, size: 16384, inflight: 4, binary: true, tls: true },
   { id: 'wsface', name: '32 B text, 64 x 8, ws face', conns: 64, size: 32, inflight: 8, servers: WS_FACE },
+  // What the native limits cost when all are on (bench/ferrows-limits-echo.js) against the same server without.
+  {
+    id: 'limits', name: '32 B text, 64 x 8, limits on', conns: 64, size: 32, inflight: 8,
+    servers: [
+      { name: 'ferrows', script: 'examples/echo.js' },
+      { name: 'f+limits', script: 'bench/ferrows-limits-echo.js' },
+      { name: 'ws', script: 'bench/ws-echo.js' },
+    ],
+  },
   { id: 'wsface16k', name: '16 KiB binary, 16 x 4, ws face', conns: 16, size: 16384, inflight: 4, binary: true, servers: WS_FACE },
   {
     id: 'broadcast', name: 'broadcast 32 B text to 1000 conns', conns: 1000, size: 32, inflight: 16, broadcast: true,
