@@ -11,11 +11,10 @@ const os = require('os');
 const { Redis, freePort } = require('../__test__/redis.js');
 
 const root = path.join(__dirname, '..');
+const { option: optionIn } = require('../scripts/options.js');
+
 const argv = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : fallback;
-};
+const option = (name, fallback) => optionIn(argv, name, fallback);
 const seconds = Number(option('seconds', 5));
 const only = option('only', '');
 // Overrides every scenario's messages in flight per connection (e.g. 1 for latency without queueing).

@@ -17,13 +17,11 @@ const os = require('os');
 const path = require('path');
 
 const root = path.join(__dirname, '..');
+const { option: optionIn, positional } = require('./options.js');
+
 const argv = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : fallback;
-};
-const VALUED = ['--ref', '--only'];
-const source = argv.find((a, i) => !a.startsWith('--') && !VALUED.includes(argv[i - 1]));
+const option = (name, fallback) => optionIn(argv, name, fallback);
+const [source] = positional(argv, ['ref', 'only']);
 if (!source) {
   console.error('usage: node scripts/ws-suite.js <ws git checkout or git dir> [--ref TAG] [--only TEXT] [--keep]');
   process.exit(2);
