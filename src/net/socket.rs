@@ -15,8 +15,9 @@ use tokio::time::timeout;
 use super::bridge::Bridge;
 use crate::protocol::handshake;
 
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 16 * 1024;
+/// Bytes asked of the socket per read. Larger than a 16 KiB message's frame, so such messages do not straddle
+/// every read: with 16 KiB reads each one needed two, and the partial frame was copied into a grown buffer.
+const READ_CHUNK: usize = 64 * 1024;
 /// After a failure, how long the peer gets to read our last words before the socket is dropped.
 pub const LINGER: Duration = Duration::from_secs(2);
 
