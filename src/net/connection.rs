@@ -239,6 +239,7 @@ impl Conn {
         let mut budget = Budget::new(limits);
         let opened = Instant::now();
         let mut last_heard = opened;
+        let mut next_idle_check = opened + IDLE_CHECK;
         loop {
             // Data messages and their bytes in this read, for the stats and the rate limits.
             let (mut messages, mut bytes) = (0u64, 0u64);
@@ -322,6 +323,11 @@ impl Conn {
                 (None, None) => None,
                 (idle, lifetime) => [idle.map(|d| last_heard + d), lifetime.map(|d| opened + d)].into_iter().flatten().min(),
             };
+            // One timer for whatever is due first: the close deadline, the idle or lifetime limit, the keepalive
+            // ping, the compression states' idle check (one sleep in the task's state, not four).
+            let keepalive_at = keepalive.on().then(|| keepalive.next());
+            let idle_check_at = self.compression.is_some().then_some(next_idle_check);
+            let next_timer = [close_deadline, limit_at, keepalive_at, idle_check_at].into_iter().flatten().min();
             tokio::select! {
                 read = socket.read_some(buf) => match read {
                     Ok(0) | Err(_) => return Ending::Dropped,
@@ -332,25 +338,32 @@ impl Conn {
                         }
                     }
                 },
-                _ = sleep_until(limit_at.unwrap_or_else(far_future)), if limit_at.is_some() => {
-                    let idle = limits.idle_timeout.is_some_and(|d| Instant::now() >= last_heard + d);
-                    self.close(GOING_AWAY, if idle { b"idle timeout" } else { b"max lifetime" });
-                }
                 _ = self.wake_reader.notified() => {}
-                _ = sleep_until(deadline) => return Ending::Dropped,
-                _ = sleep_until(keepalive.next()), if keepalive.on() => {
-                    if keepalive.expired() {
-                        return Ending::Unresponsive;
+                _ = sleep_until(next_timer.unwrap_or_else(far_future)), if next_timer.is_some() => {
+                    let now = Instant::now();
+                    let due = |at: Option<Instant>| at.is_some_and(|at| now >= at);
+                    if due(close_deadline) {
+                        return Ending::Dropped;
                     }
-                    if self.queue_frame(crate::protocol::frame::OP_PING, 0, |_| {}) {
-                        self.write_now();
+                    if due(limit_at) {
+                        let idle = limits.idle_timeout.is_some_and(|d| now >= last_heard + d);
+                        self.close(GOING_AWAY, if idle { b"idle timeout" } else { b"max lifetime" });
                     }
-                    keepalive.pinged();
-                }
-                _ = sleep(IDLE_CHECK), if self.compression.is_some() => {
-                    self.release_idle_compressor();
-                    if receiver.release_idle() {
-                        super::memory::released();
+                    if due(keepalive_at) {
+                        if keepalive.expired() {
+                            return Ending::Unresponsive;
+                        }
+                        if self.queue_frame(crate::protocol::frame::OP_PING, 0, |_| {}) {
+                            self.write_now();
+                        }
+                        keepalive.pinged();
+                    }
+                    if due(idle_check_at) {
+                        next_idle_check = now + IDLE_CHECK;
+                        self.release_idle_compressor();
+                        if receiver.release_idle() {
+                            super::memory::released();
+                        }
                     }
                 }
             }

@@ -75,6 +75,9 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
             }
         }
     };
+    // The parsed request's strings would otherwise stay allocated for the connection's whole life; what it
+    // needs again is parsed anew from `head` (Handshake::request).
+    drop(request);
     if server.is_closed() {
         stats::add(&server.stats.refused_closing, 1);
         return socket.refuse(503, "Server is closing", &[]).await;
