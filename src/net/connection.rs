@@ -280,8 +280,11 @@ impl Conn {
                 }
             }
             if buf.is_empty() {
-                // Nothing partial is waiting: drop the read buffer, so a quiet connection holds none.
+                // Nothing partial is waiting: drop the read buffer, the event list and an empty write queue's
+                // buffers, so a quiet connection holds none of them.
                 *buf = BytesMut::new();
+                events = Vec::new();
+                self.outbox.release_if_empty();
             }
             if self.paused.load(Ordering::Acquire) && self.state() == OPEN {
                 // Paused by the application (ws's pause()): read nothing until resume() or a close.

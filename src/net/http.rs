@@ -133,7 +133,8 @@ pub async fn serve(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr) {
         if !server.wants_requests() {
             return socket.refuse(426, "Upgrade Required", &[("Upgrade", "websocket")]).await;
         }
-        match answer(&server, &socket, peer, local, request, redirect, &mut buf).await {
+        // Boxed: a plain HTTP exchange's state should not be part of every WebSocket connection's task.
+        match Box::pin(answer(&server, &socket, peer, local, request, redirect, &mut buf)).await {
             Ok(true) => answered = true,
             Ok(false) => return socket.linger().await,
             Err(Some(rejection)) => return socket.refuse(rejection.status, rejection.reason, rejection.headers).await,

@@ -164,6 +164,15 @@ impl Outbox {
         !std::mem::replace(&mut q.flush_scheduled, true)
     }
 
+    /// Gives back the buffers of an empty queue (a connection about to wait for its peer holds none).
+    pub fn release_if_empty(&self) {
+        let mut q = self.queue.lock().unwrap();
+        if q.len() == 0 && !q.writer_active {
+            q.buf = BytesMut::new();
+            q.chunks = VecDeque::new();
+        }
+    }
+
     pub fn buffered(&self) -> usize {
         self.queue.lock().unwrap().len()
     }
