@@ -1,10 +1,12 @@
 'use strict';
 // Echo benchmark: ferrows vs `ws`, measured in the same run by the Rust load generator (bench/loadgen).
 // With two or more cores the server process is pinned to core 0 and the load generator to core 1.
-// Usage: npm run bench [-- --seconds 5 --inflight N --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,limits,broadcast,workers,topics,feed]
+// Usage: npm run bench [-- --seconds 5 --inflight N --svg ratios.svg --only small,16k,1m,deflate,wss,wss16k,wsface,wsface16k,limits,broadcast,workers,topics,feed]
+// With the npm `uwebsockets` package resolvable (installed, or on NODE_PATH), uWS.js joins the plain echo scenarios.
 // Broadcast and topics count deliveries (messages received by a client) per second. Topics runs two server
 // processes on a redis-server of its own (Debian's package).
 const { spawn, execFileSync } = require('child_process');
+const fs = require('fs');
 const path = require('path');
 const os = require('os');
 
@@ -91,6 +93,17 @@ const SERVERS = [
   { name: 'ws', script: 'bench/ws-echo.js' },
 ];
 
+/** uWebSockets.js joins the plain echo scenarios when the npm `uwebsockets` package resolves (NODE_PATH works). */
+const UWS = (() => {
+  try {
+    require.resolve('uwebsockets', { paths: [root, ...(process.env.NODE_PATH || '').split(path.delimiter).filter(Boolean)] });
+    return { name: 'uWS.js', script: 'bench/uws-echo.js' };
+  } catch {
+    return null;
+  }
+})();
+const serversOf = (s) => s.servers || (UWS && !s.tls && !s.deflate ? [...SERVERS, UWS] : SERVERS);
+
 const pinned = os.cpus().length >= 2 && hasTaskset();
 function hasTaskset() {
   try {
@@ -159,7 +172,7 @@ async function main() {
   const rows = [];
   for (const s of SCENARIOS) {
     const results = {};
-    for (const server of s.servers || SERVERS) {
+    for (const server of serversOf(s)) {
       const redis = s.redis ? new Redis(await freePort()) : null;
       const children = [];
       try {
@@ -175,15 +188,42 @@ async function main() {
       const r = results[server.name];
       console.log(`${s.name.padEnd(40)} ${server.name.padEnd(10)} ${String(r.msgs_per_sec).padStart(9)} msgs/s ${r.mb_per_sec.toFixed(1).padStart(8)} MB/s  p50 ${r.p50_us} us  p99 ${r.p99_us} us  errors ${r.errors}`);
     }
-    for (const name of Object.keys(results).filter((n) => n !== 'ws')) {
+    for (const name of Object.keys(results).filter((n) => n !== 'ws' && n !== 'uWS.js')) {
       const ratio = results[name].msgs_per_sec / results.ws.msgs_per_sec;
-      rows.push({ scenario: `${s.name} ${name}`, ratio });
-      console.log(`${''.padEnd(40)} ${name}/ws = ${ratio.toFixed(2)}x`);
+      const vsUws = results['uWS.js'] && results[name].msgs_per_sec / results['uWS.js'].msgs_per_sec;
+      rows.push({ scenario: `${s.name} ${name}`, ratio, vsUws });
+      console.log(`${''.padEnd(40)} ${name}/ws = ${ratio.toFixed(2)}x${vsUws ? `  ${name}/uWS.js = ${vsUws.toFixed(2)}x` : ''}`);
     }
     console.log('');
   }
-  console.log('ratios (against ws on one thread, messages per second):');
-  for (const r of rows) console.log(`  ${r.scenario.padEnd(52)} ${r.ratio.toFixed(2)}x`);
+  console.log(`ratios (against ws on one thread${UWS ? ', and against uWS.js' : ''}, messages per second):`);
+  for (const r of rows) console.log(`  ${r.scenario.padEnd(52)} ${r.ratio.toFixed(2)}x${r.vsUws ? `  ${r.vsUws.toFixed(2)}x uWS.js` : ''}`);
+  const svg = option('svg', '');
+  if (svg) {
+    fs.writeFileSync(svg, chart(rows));
+    console.log(`chart: ${svg}`);
+  }
+}
+
+/** A bar chart of the ratios (against uWS.js where it ran, else against ws), with the 1.0 line marked. */
+function chart(rows) {
+  const bars = rows.map((r) => ({ label: r.scenario, value: r.vsUws ?? r.ratio, against: r.vsUws ? 'uWS.js' : 'ws' }));
+  const max = Math.max(1.2, ...bars.map((b) => b.value));
+  const [left, width, rowHeight] = [360, 420, 24];
+  const x = (v) => left + (v / max) * width;
+  const escape = (text) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const height = bars.length * rowHeight + 40;
+  const items = bars.map((b, i) => {
+    const y = 20 + i * rowHeight;
+    return `<text x="${left - 8}" y="${y + 15}" text-anchor="end">${escape(b.label)}</text>` +
+      `<rect x="${left}" y="${y + 3}" width="${(x(b.value) - left).toFixed(1)}" height="16" fill="${b.value >= 1 ? '#2a9d4a' : '#d9822b'}"/>` +
+      `<text x="${(x(b.value) + 4).toFixed(1)}" y="${y + 15}">${b.value.toFixed(2)}× ${b.against}</text>`;
+  }).join('\n');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${left + width + 110}" height="${height}" font-family="sans-serif" font-size="12">
+<line x1="${x(1).toFixed(1)}" y1="10" x2="${x(1).toFixed(1)}" y2="${height - 10}" stroke="#555" stroke-dasharray="4 3"/>
+${items}
+</svg>
+`;
 }
 
 main().catch((err) => {
