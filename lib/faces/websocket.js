@@ -309,9 +309,10 @@ class WebSocketServer extends EventEmitter {
     if (!headers.host) problem = [400, 'Client must provide a Host header.'];
     else if (!headers['sec-websocket-key']) problem = [400, 'Client must provide a value for Sec-WebSocket-Key.'];
     else if (!headers['sec-websocket-version']) problem = [400, 'Client must provide a value for Sec-WebSocket-Version.'];
-    else if (version !== 8 && version !== 13) problem = [426, `Unsupported websocket client version: ${headers['sec-websocket-version']}Only versions 8 and 13 are supported.`, 'Sec-WebSocket-Version: 13, 8\r\n'];
+    else if (version !== 8 && version !== 13) problem = [426, `Unsupported websocket client version: ${headers['sec-websocket-version']}Only versions 8 and 13 are supported.`, ['Sec-WebSocket-Version', '13, 8']];
     if (problem) {
-      socket.end(`HTTP/1.1 ${problem[0]} ${problem[0] === 426 ? 'Upgrade Required' : 'Bad Request'}\r\nConnection: close\r\nX-WebSocket-Reject-Reason: ${problem[1]}\r\n${problem[2] || ''}\r\n`);
+      // WebSocket-Node's answer: the reason in a header, no body.
+      socket.end(native.errorResponse(problem[0], '', ['X-WebSocket-Reject-Reason', problem[1], ...(problem[2] || [])]));
       const err = new Error(problem[1]);
       err.httpCode = problem[0];
       this.emit('upgradeError', err);
