@@ -171,6 +171,13 @@ impl Conn {
     /// The open connection: reads and dispatches until it closes, then reports how.
     pub(super) async fn run(self: Arc<Self>, socket: &Socket, mut buf: BytesMut) {
         let ending = self.read_loop(socket, &mut buf).await;
+        drop(buf);
+        // Boxed: the closing phase's state is allocated when a connection closes, not held by every open one.
+        Box::pin(self.conclude(ending, socket)).await;
+    }
+
+    /// The end of an open connection: the application's last answers, the closing handshake, then `Closed`.
+    async fn conclude(&self, ending: Ending, socket: &Socket) {
         if !matches!(ending, Ending::Dropped) {
             // Let the application answer the messages that came before the close, as a single-threaded server would.
             let (handled, wait) = oneshot::channel();

@@ -13,7 +13,7 @@ use super::connection::{Conn, CLOSED, CLOSING, CONNECTING, OPEN};
 use super::outbox::Outbox;
 use super::route::Route;
 use super::send::Compression;
-use super::limits::OverLimit;
+use super::limits::{Admission, OverLimit};
 use super::server::Server;
 use super::stats;
 use super::socket::{Socket, TlsInfo};
@@ -83,7 +83,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         return socket.refuse(503, "Server is closing", &[]).await;
     }
     // Held until the connection ends: its place in the connection limits.
-    let _admission = match server.admissions.admit(peer.ip(), &server.config.limits) {
+    let admission = match server.admissions.admit(peer.ip(), &server.config.limits) {
         Ok(admission) => admission,
         Err(over) => {
             stats::add(&server.stats.refused_limit, 1);
@@ -132,22 +132,34 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         conn.reject(503, "Service Unavailable", &[]);
     }
     let accepted = decided.await.unwrap_or(false);
-    let socket = conn.socket().expect("released only at the end of this function");
+    let socket = conn.socket().expect("released only when the connection ends");
     if accepted {
-        conn.clone().run(&socket, buf).await;
+        // A task of its own for the open connection: it holds the read loop's state only, not everything the
+        // handshake needed (this task's state is several times larger, and would stay allocated for the
+        // connection's whole life).
+        tokio::spawn(async move {
+            conn.clone().run(&socket, buf).await;
+            conn.end(socket, admission);
+        });
     } else {
         let _ = timeout(server.config.close_timeout, conn.outbox.finish(&socket)).await;
         conn.state.store(CLOSED, Ordering::Release);
         conn.emit_closed(ABNORMAL, String::new());
+        conn.end(socket, admission);
     }
-    conn.release(socket);
-    server.topics.leave_all(&conn);
-    server.untrack(conn.id);
-    // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
-    super::memory::released();
 }
 
 impl Conn {
+    /// The connection is over: what it held goes, with its place in the connection limits.
+    fn end(&self, socket: Arc<Socket>, admission: Admission) {
+        self.release(socket);
+        self.server.topics.leave_all(self);
+        self.server.untrack(self.id);
+        drop(admission);
+        // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
+        super::memory::released();
+    }
+
     /// Finishes a pending upgrade with a 101 (plus `extra` header lines); false if it was already decided.
     /// A client that already went away is not answered: false, and the connection ends (1006).
     pub fn accept(self: &Arc<Self>, protocol: Option<&str>, extra: &[String]) -> bool {
