@@ -146,26 +146,37 @@ function checkHandler(fn) {
   if (typeof fn !== 'function') throw new Error('Argument is not a function');
 }
 
-/** A server-side WebSocket connection (sack's `wssi`). */
+/** What a connection's opening request said: read from the native side when first asked for (see `request`). */
+const REQUEST_FIELDS = ['url', 'headers', 'CGI', 'connection', 'protocols', 'extensions'];
+
+/**
+ * A server-side WebSocket connection (sack's `wssi`). It holds little until used: the request's fields are made
+ * on first access and handler lists only for the events listened to, so an idle connection costs JavaScript a
+ * few small objects.
+ */
 class Connection {
   constructor(server, nativeConn) {
-    const hs = nativeConn.handshake();
-    const { path, CGI } = splitTarget(hs.url);
     this._native = nativeConn;
     this._server = server;
-    this._handlers = { message: [], close: [], error: [], drain: [], ping: [], pong: [] };
+    this._handlers = undefined;
+    this._request = undefined;
     this._decision = null;
     this._blocked = false;
     this._closed = false;
     this._posted = false;
-    this.url = path;
-    this.headers = headersObject(hs.headers);
-    this.CGI = CGI;
-    this.connection = socketInfo(nativeConn, this.headers);
-    Object.assign(this.connection, { secure: hs.secure, servername: hs.servername, tlsVersion: hs.tlsVersion, alpn: hs.alpn });
-    this.protocols = hs.protocols;
     this.protocol = undefined;
-    this.extensions = hs.extensions;
+  }
+
+  /** `url` (the path), `headers`, `CGI` (the query's parameters), `connection`, `protocols`, `extensions`. */
+  _requestFields() {
+    if (this._request) return this._request;
+    const hs = this._native.handshake();
+    const { path, CGI } = splitTarget(hs.url);
+    const headers = headersObject(hs.headers);
+    const connection = socketInfo(this._native, headers);
+    Object.assign(connection, { secure: hs.secure, servername: hs.servername, tlsVersion: hs.tlsVersion, alpn: hs.alpn });
+    this._request = { url: path, headers, CGI, connection, protocols: hs.protocols, extensions: hs.extensions };
+    return this._request;
   }
 
   // CLOSED only once the close event has been delivered, so that state and events agree.
@@ -180,9 +191,11 @@ class Connection {
 
   on(event, fn) {
     checkHandler(fn);
-    const list = this._handlers[event];
-    if (!list) throw new Error(`Unknown connection event '${event}'; expected one of ${CONNECTION_EVENTS.join(', ')}`);
-    list.push(fn);
+    if (!CONNECTION_EVENTS.includes(event)) throw new Error(`Unknown connection event '${event}'; expected one of ${CONNECTION_EVENTS.join(', ')}`);
+    // A lone handler is kept as is; a list is made for a second one.
+    const handlers = (this._handlers ??= {});
+    const known = handlers[event];
+    handlers[event] = known === undefined ? fn : typeof known === 'function' ? [known, fn] : [...known, fn];
     if (event === 'ping' || event === 'pong') this._native.setControlEvents(true);
     return this;
   }
@@ -233,7 +246,7 @@ class Connection {
     }
     // Without a choice, the first protocol the client offered (as ws does without handleProtocols): a client that
     // offers protocols refuses a 101 that names none.
-    const protocol = this._decision?.protocol ?? this.protocols[0];
+    const protocol = this._decision?.protocol ?? this._native.firstProtocol ?? undefined;
     if (!this._native.accept(protocol)) return;
     this.protocol = protocol;
     if (this._server) this._server._opened(this);
@@ -246,25 +259,35 @@ class Connection {
     unregister(this._native.slot);
   }
 
-  _emit(list, ...args) {
-    for (let i = 0; i < list.length; i++) list[i].apply(this, args);
+  _emit(event, ...args) {
+    const handlers = this._handlers?.[event];
+    if (typeof handlers === 'function') handlers.apply(this, args);
+    else if (handlers) for (let i = 0; i < handlers.length; i++) handlers[i].apply(this, args);
   }
 
   _onMessage(payload) {
-    const list = this._handlers.message;
-    if (list.length === 1) list[0].call(this, payload);
-    else this._emit(list, payload);
+    const handler = this._handlers?.message;
+    if (typeof handler === 'function') handler.call(this, payload);
+    else this._emit('message', payload);
   }
 
   _onClose(code, reason) {
     this._closed = true;
     if (this._server) this._server._connections.delete(this);
-    this._emit(this._handlers.close, code, reason || null);
+    this._emit('close', code, reason || null);
   }
 
-  _onDrain() { this._emit(this._handlers.drain); }
-  _onPing(data) { this._emit(this._handlers.ping, data); }
-  _onPong(data) { this._emit(this._handlers.pong, data); }
+  _onDrain() { this._emit('drain'); }
+  _onPing(data) { this._emit('ping', data); }
+  _onPong(data) { this._emit('pong', data); }
+}
+for (const name of REQUEST_FIELDS) {
+  Object.defineProperty(Connection.prototype, name, {
+    configurable: true,
+    enumerable: true,
+    get() { return this._requestFields()[name]; },
+    set(value) { this._requestFields()[name] = value; },
+  });
 }
 for (const s of ['OPEN', 'CLOSED', 'CLOSING', 'CONNECTING', 'INITIALIZING']) {
   Object.defineProperty(Connection.prototype, s, { value: readyStates[s] });

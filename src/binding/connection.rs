@@ -118,6 +118,12 @@ impl NativeConnection {
         }
     }
 
+    /// The first sub-protocol the client offered (what an upgrade accepted without a choice selects).
+    #[napi(getter, catch_unwind)]
+    pub fn first_protocol(&self) -> Option<String> {
+        self.conn.handshake().upgrade.protocols.first().cloned()
+    }
+
     /// Hands the connection to a thread that called `acceptPosts(name)`; with `queue`, waits for one. False
     /// when no thread takes it (it then stays here).
     #[napi(catch_unwind)]
