@@ -31,6 +31,11 @@ impl Backlog {
         }
     }
 
+    /// Over its limit: producers wait for `room`.
+    pub fn is_full(&self) -> bool {
+        self.bytes.load(Ordering::Acquire) > self.limit
+    }
+
     /// Resolves once the backlog is at or under its limit.
     pub async fn room(&self) {
         loop {

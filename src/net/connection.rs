@@ -2,6 +2,7 @@
 //! ends (the close handshake, timeouts, failures, each with a code). The opening handshake is in `upgrade`,
 //! the sending side in `send`.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -9,11 +10,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::sync::{oneshot, Notify};
-use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tokio::sync::oneshot;
+
+use super::signal::Signal;
+use std::pin::Pin;
+
+use tokio::time::{sleep_until, timeout, Instant, Sleep};
 
 use super::failure::Failure;
-use super::limits::Budget;
+use super::limits::{Admission, Budget};
 use super::stats;
 use super::send::Compression;
 use super::upgrade::Handshake;
@@ -46,9 +51,9 @@ pub struct Conn {
     pub local: SocketAddr,
     pub outbox: Outbox,
     pub(super) server: Arc<Server>,
-    pub(super) extensions: Option<String>,
     pub(super) negotiated: Option<Negotiated>,
-    pub(super) compression: Option<Compression>,
+    /// Boxed: a connection without permessage-deflate holds a pointer, not the compressor's fields.
+    pub(super) compression: Option<Box<Compression>>,
     pub(super) state: AtomicU8,
     pub(super) aggregate: AtomicBool,
     /// The application stopped reading (ws's pause()).
@@ -61,7 +66,7 @@ pub struct Conn {
     /// Resolves the pending upgrade: true once the 101 is queued.
     pub(super) decision: Mutex<Option<oneshot::Sender<bool>>>,
     /// Wakes the reader when something outside it changed (a close was queued).
-    pub(super) wake_reader: Notify,
+    pub(super) wake_reader: Signal,
     /// Where events go; it can move to another thread.
     pub route: Route,
 }
@@ -119,7 +124,7 @@ impl Conn {
 
     /// Wakes the reader (a queued connection got its receiving thread).
     pub fn wake(&self) {
-        self.wake_reader.notify_one();
+        self.wake_reader.notify();
     }
 
     /// Starts the closing handshake from this side (a pending upgrade is refused instead).
@@ -133,7 +138,7 @@ impl Conn {
             let mask = self.mask();
             self.outbox.push_close(|buf| encode_close(buf, code, reason, mask));
             self.write_now();
-            self.wake_reader.notify_one();
+            self.wake_reader.notify();
         }
     }
 
@@ -155,7 +160,7 @@ impl Conn {
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Release);
         if !paused {
-            self.wake_reader.notify_one();
+            self.wake_reader.notify();
         }
     }
 
@@ -165,15 +170,31 @@ impl Conn {
             socket.abort();
         }
         self.paused.store(false, Ordering::Release);
-        self.wake_reader.notify_one();
+        self.wake_reader.notify();
     }
 
     /// The open connection: reads and dispatches until it closes, then reports how.
-    pub(super) async fn run(self: Arc<Self>, socket: &Socket, mut buf: BytesMut) {
-        let ending = self.read_loop(socket, &mut buf).await;
-        drop(buf);
-        // Boxed: the closing phase's state is allocated when a connection closes, not held by every open one.
-        Box::pin(self.conclude(ending, socket)).await;
+    /// `admission` is its place in the connection limits, held until it ends.
+    // Async blocks rather than async fns here: an async fn keeps a second copy of each argument in its state,
+    // and this state is the task every open connection holds.
+    pub(super) fn run(self: Arc<Self>, socket: Arc<Socket>, mut buf: BytesMut, admission: Admission) -> impl Future<Output = ()> + Send {
+        async move {
+            let ending = self.read_loop(&socket, &mut buf).await;
+            drop(buf);
+            // Boxed: the closing phase's state is allocated when a connection closes, not held by every open one.
+            Box::pin(self.conclude(ending, &socket)).await;
+            self.end(socket, admission);
+        }
+    }
+
+    /// The connection is over: what it held goes, with its place in the connection limits.
+    pub(super) fn end(&self, socket: Arc<Socket>, admission: Admission) {
+        self.release(socket);
+        self.server.topics.leave_all(self);
+        self.server.untrack(self.id);
+        drop(admission);
+        // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
+        super::memory::released();
     }
 
     /// The end of an open connection: the application's last answers, the closing handshake, then `Closed`.
@@ -219,160 +240,171 @@ impl Conn {
         self.emit_closed(code, reason);
     }
 
-    async fn read_loop(self: &Arc<Self>, socket: &Socket, buf: &mut BytesMut) -> Ending {
-        let mut receiver = Receiver::new(self.server.config.max_payload);
-        if let Some(n) = &self.negotiated {
-            receiver = receiver.with_deflate(n);
-        }
-        if let Some(max_frame) = self.server.config.max_frame {
-            receiver = receiver.with_max_frame(max_frame);
-        }
-        if self.frames.load(Ordering::Acquire) {
-            receiver = receiver.with_frames();
-        }
-        let mut events = Vec::new();
-        // Pongs queued by this read, written once its events are handed over.
-        let mut answered = false;
-        let mut close_deadline: Option<Instant> = None;
-        let config = &self.server.config;
-        let limits = &config.limits;
-        // WebSocket-Node's keepalive, or uWS.js-style pings halfway through the idle timeout.
-        let keepalive = match (config.keepalive_interval, limits.idle_timeout) {
-            (Some(interval), _) => Keepalive::new(Some(interval), config.keepalive_grace),
-            (None, Some(idle)) if limits.ping_when_idle => Keepalive::new(Some(idle / 2), None),
-            _ => Keepalive::new(None, None),
-        };
-        let mut keepalive = keepalive;
-        let mut budget = Budget::new(limits);
-        let opened = Instant::now();
-        let mut last_heard = opened;
-        let mut next_idle_check = opened + IDLE_CHECK;
-        loop {
-            // Data messages and their bytes in this read, for the stats and the rate limits.
-            let (mut messages, mut bytes) = (0u64, 0u64);
+    fn read_loop<'a>(self: &'a Arc<Self>, socket: &'a Socket, buf: &'a mut BytesMut) -> impl Future<Output = Ending> + Send + 'a {
+        async move {
+            let mut receiver = Receiver::new(self.server.config.max_payload);
+            if let Some(n) = &self.negotiated {
+                receiver = receiver.with_deflate(n);
+            }
+            if let Some(max_frame) = self.server.config.max_frame {
+                receiver = receiver.with_max_frame(max_frame);
+            }
+            if self.frames.load(Ordering::Acquire) {
+                receiver = receiver.with_frames();
+            }
+            let mut events = Vec::new();
+            // Pongs queued by this read, written once its events are handed over.
+            let mut answered = false;
+            let mut close_deadline: Option<Instant> = None;
+            let config = &self.server.config;
+            let limits = &config.limits;
+            // WebSocket-Node's keepalive, or uWS.js-style pings halfway through the idle timeout.
+            let mut keepalive = match (config.keepalive_interval, limits.idle_timeout) {
+                (Some(interval), _) => Some(Box::new(Keepalive::new(interval, config.keepalive_grace))),
+                (None, Some(idle)) if limits.ping_when_idle => Some(Box::new(Keepalive::new(idle / 2, None))),
+                _ => None,
+            };
+            // Boxed, as the keepalive: state only a server with these limits pays for in every connection.
+            let mut budget = Budget::new(limits).map(Box::new);
+            let opened = Instant::now();
+            let mut last_heard = opened;
+            let mut next_idle_check = opened + IDLE_CHECK;
+            let mut timer = Timer::default();
             loop {
-                match receiver.read(buf) {
-                    Ok(Some(Message::Close(code, reason))) => {
-                        self.deliver(&mut events, &mut answered);
-                        self.count_in(messages, bytes);
-                        return Ending::PeerClosed(code, reason);
-                    }
-                    Ok(Some(message)) => {
-                        if let Message::Text(data) | Message::Binary(data) | Message::Frame { data, .. } = &message {
-                            messages += 1;
-                            bytes += data.len() as u64;
+                // Data messages and their bytes in this read, for the stats and the rate limits.
+                let (mut messages, mut bytes) = (0u64, 0u64);
+                loop {
+                    match receiver.read(buf) {
+                        Ok(Some(Message::Close(code, reason))) => {
+                            self.deliver(&mut events, &mut answered);
+                            self.count_in(messages, bytes);
+                            return Ending::PeerClosed(code, reason);
                         }
-                        answered |= self.on_message(message, &mut events);
-                    }
-                    Ok(None) => break,
-                    Err(err) => {
-                        self.deliver(&mut events, &mut answered);
-                        return Ending::Failed(Failure::Protocol(err));
-                    }
-                }
-            }
-            if !self.deliver(&mut events, &mut answered) {
-                return Ending::Failed(Failure::ConsumerGone);
-            }
-            self.count_in(messages, bytes);
-            if let Some(wait) = budget.as_mut().filter(|_| messages > 0).and_then(|b| b.spend(messages, bytes)) {
-                if !limits.pause_over_rate {
-                    return Ending::Failed(Failure::RateLimited);
-                }
-                // Over its rate: nothing more is read from this client until its budget allows.
-                stats::add(&self.server.stats.rate_limited, 1);
-                tokio::select! {
-                    _ = sleep(wait) => {}
-                    _ = self.wake_reader.notified() => continue,
-                }
-            }
-            if buf.is_empty() {
-                // Nothing partial is waiting: drop the read buffer, the event list and an empty write queue's
-                // buffers, so a quiet connection holds none of them.
-                *buf = BytesMut::new();
-                events = Vec::new();
-                self.outbox.release_if_empty();
-            }
-            if self.paused.load(Ordering::Acquire) && self.state() == OPEN {
-                // Paused by the application (ws's pause()): read nothing until resume() or a close.
-                self.wake_reader.notified().await;
-                continue;
-            }
-            if close_deadline.is_none() && self.state() == CLOSING {
-                close_deadline = Some(Instant::now() + self.server.config.close_timeout);
-            }
-            let deadline = close_deadline.unwrap_or_else(far_future);
-            if self.over_backpressure() {
-                if self.server.config.close_on_backpressure_limit && self.state() == OPEN {
-                    return Ending::Failed(Failure::Backpressure);
-                }
-                // The client is not reading what it caused: stop reading it until the queue is half drained.
-                stats::add(&self.server.stats.backpressure_pauses, 1);
-                tokio::select! {
-                    _ = self.outbox.drained_to(self.server.config.max_backpressure / 2) => {}
-                    _ = self.wake_reader.notified() => continue,
-                    _ = sleep_until(deadline) => return Ending::Dropped,
-                }
-            }
-            let Some(consumer) = self.route.consumer() else {
-                if self.route.is_ended() {
-                    return Ending::Dropped;
-                }
-                // Queued for a receiving thread: nothing is read until one takes the connection.
-                self.wake_reader.notified().await;
-                continue;
-            };
-            tokio::select! {
-                _ = consumer.backlog().room() => {}
-                _ = self.wake_reader.notified() => continue,
-                _ = sleep_until(deadline) => return Ending::Dropped,
-            }
-            // The idle timeout or the end of the connection's lifetime, whichever comes first.
-            let limit_at = match (limits.idle_timeout, limits.max_lifetime) {
-                _ if self.state() != OPEN => None,
-                (None, None) => None,
-                (idle, lifetime) => [idle.map(|d| last_heard + d), lifetime.map(|d| opened + d)].into_iter().flatten().min(),
-            };
-            // One timer for whatever is due first: the close deadline, the idle or lifetime limit, the keepalive
-            // ping, the compression states' idle check (one sleep in the task's state, not four).
-            let keepalive_at = keepalive.on().then(|| keepalive.next());
-            let idle_check_at = self.compression.is_some().then_some(next_idle_check);
-            let next_timer = [close_deadline, limit_at, keepalive_at, idle_check_at].into_iter().flatten().min();
-            tokio::select! {
-                read = socket.read_some(buf) => match read {
-                    Ok(0) | Err(_) => return Ending::Dropped,
-                    Ok(_) => {
-                        keepalive.heard();
-                        if limits.idle_timeout.is_some() {
-                            last_heard = Instant::now();
+                        Ok(Some(message)) => {
+                            if let Message::Text(data) | Message::Binary(data) | Message::Frame { data, .. } = &message {
+                                messages += 1;
+                                bytes += data.len() as u64;
+                            }
+                            answered |= self.on_message(message, &mut events);
+                        }
+                        Ok(None) => break,
+                        Err(err) => {
+                            self.deliver(&mut events, &mut answered);
+                            return Ending::Failed(Failure::Protocol(err));
                         }
                     }
-                },
-                _ = self.wake_reader.notified() => {}
-                _ = sleep_until(next_timer.unwrap_or_else(far_future)), if next_timer.is_some() => {
-                    let now = Instant::now();
-                    let due = |at: Option<Instant>| at.is_some_and(|at| now >= at);
-                    if due(close_deadline) {
+                }
+                if !self.deliver(&mut events, &mut answered) {
+                    return Ending::Failed(Failure::ConsumerGone);
+                }
+                self.count_in(messages, bytes);
+                if let Some(wait) = budget.as_mut().filter(|_| messages > 0).and_then(|b| b.spend(messages, bytes)) {
+                    if !limits.pause_over_rate {
+                        return Ending::Failed(Failure::RateLimited);
+                    }
+                    // Over its rate: nothing more is read from this client until its budget allows.
+                    stats::add(&self.server.stats.rate_limited, 1);
+                    timer.set(Instant::now() + wait);
+                    tokio::select! {
+                        _ = timer.fired() => {}
+                        _ = self.wake_reader.notified() => continue,
+                    }
+                }
+                if buf.is_empty() {
+                    // Nothing partial is waiting: drop the read buffer, the event list and an empty write queue's
+                    // buffers, so a quiet connection holds none of them.
+                    *buf = BytesMut::new();
+                    events = Vec::new();
+                    self.outbox.release_if_empty();
+                }
+                if self.paused.load(Ordering::Acquire) && self.state() == OPEN {
+                    // Paused by the application (ws's pause()): read nothing until resume() or a close.
+                    self.wake_reader.notified().await;
+                    continue;
+                }
+                if close_deadline.is_none() && self.state() == CLOSING {
+                    close_deadline = Some(Instant::now() + self.server.config.close_timeout);
+                }
+                if self.over_backpressure() {
+                    if self.server.config.close_on_backpressure_limit && self.state() == OPEN {
+                        return Ending::Failed(Failure::Backpressure);
+                    }
+                    // The client is not reading what it caused: stop reading it until the queue is half drained.
+                    stats::add(&self.server.stats.backpressure_pauses, 1);
+                    timer.set_or_clear(close_deadline);
+                    tokio::select! {
+                        _ = self.outbox.drained_to(self.server.config.max_backpressure / 2) => {}
+                        _ = self.wake_reader.notified() => continue,
+                        _ = timer.fired() => return Ending::Dropped,
+                    }
+                }
+                let Some(consumer) = self.route.consumer() else {
+                    if self.route.is_ended() {
                         return Ending::Dropped;
                     }
-                    if due(limit_at) {
-                        let idle = limits.idle_timeout.is_some_and(|d| now >= last_heard + d);
-                        self.close(GOING_AWAY, if idle { b"idle timeout" } else { b"max lifetime" });
+                    // Queued for a receiving thread: nothing is read until one takes the connection.
+                    self.wake_reader.notified().await;
+                    continue;
+                };
+                if consumer.backlog().is_full() {
+                    timer.set_or_clear(close_deadline);
+                    tokio::select! {
+                        _ = consumer.backlog().room() => {}
+                        _ = self.wake_reader.notified() => continue,
+                        _ = timer.fired() => return Ending::Dropped,
                     }
-                    if due(keepalive_at) {
-                        if keepalive.expired() {
-                            return Ending::Unresponsive;
+                }
+                drop(consumer);
+                // The idle timeout or the end of the connection's lifetime, whichever comes first.
+                let limit_at = match (limits.idle_timeout, limits.max_lifetime) {
+                    _ if self.state() != OPEN => None,
+                    (None, None) => None,
+                    (idle, lifetime) => [idle.map(|d| last_heard + d), lifetime.map(|d| opened + d)].into_iter().flatten().min(),
+                };
+                // One timer for whatever is due first: the close deadline, the idle or lifetime limit, the keepalive
+                // ping, the compression states' idle check (one sleep in the task's state, not four).
+                let keepalive_at = keepalive.as_ref().map(|k| k.next());
+                let idle_check_at = self.compression.is_some().then_some(next_idle_check);
+                let next_timer = [close_deadline, limit_at, keepalive_at, idle_check_at].into_iter().flatten().min();
+                timer.set_or_clear(next_timer);
+                tokio::select! {
+                    read = socket.read_some(buf) => match read {
+                        Ok(0) | Err(_) => return Ending::Dropped,
+                        Ok(_) => {
+                            if let Some(keepalive) = &mut keepalive {
+                                keepalive.heard();
+                            }
+                            if limits.idle_timeout.is_some() {
+                                last_heard = Instant::now();
+                            }
                         }
-                        if self.queue_frame(crate::protocol::frame::OP_PING, 0, |_| {}) {
-                            self.write_now();
+                    },
+                    _ = self.wake_reader.notified() => {}
+                    _ = timer.fired() => {
+                        let now = Instant::now();
+                        let due = |at: Option<Instant>| at.is_some_and(|at| now >= at);
+                        if due(close_deadline) {
+                            return Ending::Dropped;
                         }
-                        keepalive.pinged();
-                    }
-                    if due(idle_check_at) {
-                        next_idle_check = now + IDLE_CHECK;
-                        self.release_idle_compressor();
-                        if receiver.release_idle() {
-                            super::memory::released();
+                        if due(limit_at) {
+                            let idle = limits.idle_timeout.is_some_and(|d| now >= last_heard + d);
+                            self.close(GOING_AWAY, if idle { b"idle timeout" } else { b"max lifetime" });
+                        }
+                        if let Some(keepalive) = keepalive.as_mut().filter(|_| due(keepalive_at)) {
+                            if keepalive.expired() {
+                                return Ending::Unresponsive;
+                            }
+                            if self.queue_frame(crate::protocol::frame::OP_PING, 0, |_| {}) {
+                                self.write_now();
+                            }
+                            keepalive.pinged();
+                        }
+                        if due(idle_check_at) {
+                            next_idle_check = now + IDLE_CHECK;
+                            self.release_idle_compressor();
+                            if receiver.release_idle() {
+                                super::memory::released();
+                            }
                         }
                     }
                 }
@@ -442,27 +474,21 @@ fn push_control(events: &mut Vec<Event>, event: Event) {
 /// WebSocket-Node's keepalive, on the connection's own task: a ping after `interval` of silence, and, with a
 /// grace period, the connection dropped if the silence lasts that much longer.
 struct Keepalive {
-    interval: Option<Duration>,
+    interval: Duration,
     grace: Option<Duration>,
     ping_at: Instant,
     drop_at: Option<Instant>,
 }
 
 impl Keepalive {
-    fn new(interval: Option<Duration>, grace: Option<Duration>) -> Self {
-        Keepalive { interval, grace, ping_at: Instant::now() + interval.unwrap_or_default(), drop_at: None }
-    }
-
-    fn on(&self) -> bool {
-        self.interval.is_some()
+    fn new(interval: Duration, grace: Option<Duration>) -> Self {
+        Keepalive { interval, grace, ping_at: Instant::now() + interval, drop_at: None }
     }
 
     /// Anything received counts as a sign of life.
     fn heard(&mut self) {
-        if let Some(interval) = self.interval {
-            self.ping_at = Instant::now() + interval;
-            self.drop_at = None;
-        }
+        self.ping_at = Instant::now() + self.interval;
+        self.drop_at = None;
     }
 
     fn next(&self) -> Instant {
@@ -475,15 +501,45 @@ impl Keepalive {
 
     fn pinged(&mut self) {
         let now = Instant::now();
-        self.ping_at = now + self.interval.unwrap_or_default();
+        self.ping_at = now + self.interval;
         if self.drop_at.is_none() {
             self.drop_at = self.grace.map(|g| now + g);
         }
     }
 }
 
-fn far_future() -> Instant {
-    Instant::now() + Duration::from_secs(86400 * 365)
+/// The read loop's one timer. Allocated by the first connection state that needs a deadline and reused after
+/// (a tokio Sleep is 112 bytes: most connections, with no timeout configured, never hold one).
+#[derive(Default)]
+struct Timer {
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Timer {
+    fn set(&mut self, at: Instant) {
+        self.armed = true;
+        match &mut self.sleep {
+            Some(sleep) if sleep.deadline() == at => {}
+            Some(sleep) => sleep.as_mut().reset(at),
+            None => self.sleep = Some(Box::pin(sleep_until(at))),
+        }
+    }
+
+    fn set_or_clear(&mut self, at: Option<Instant>) {
+        match at {
+            Some(at) => self.set(at),
+            None => self.armed = false,
+        }
+    }
+
+    /// Resolves at the deadline set; never while none is.
+    async fn fired(&mut self) {
+        match &mut self.sleep {
+            Some(sleep) if self.armed => sleep.as_mut().await,
+            _ => std::future::pending().await,
+        }
+    }
 }
 
 #[cfg(test)]

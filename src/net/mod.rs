@@ -15,6 +15,7 @@ pub mod memory;
 pub mod outbox;
 pub mod presence;
 pub mod route;
+pub mod signal;
 pub mod runtime;
 pub mod secure;
 pub mod send;

@@ -9,18 +9,21 @@ use super::{Event, EventSink, Sink};
 
 enum State {
     Direct(Sink),
-    Moving {
-        /// None while the connection waits in a queue for a receiver.
-        to: Option<Sink>,
-        /// Events passed on by the previous consumer before `to` was known.
-        earlier: Vec<Event>,
-        /// Events that arrived since the move began.
-        held: Vec<Event>,
-        /// The previous consumer has passed on everything it had.
-        previous_done: bool,
-    },
+    /// Boxed: every connection holds a route, few ever move.
+    Moving(Box<Move>),
     /// The last event (`Closed`) went out.
     Ended,
+}
+
+struct Move {
+    /// None while the connection waits in a queue for a receiver.
+    to: Option<Sink>,
+    /// Events passed on by the previous consumer before `to` was known.
+    earlier: Vec<Event>,
+    /// Events that arrived since the move began.
+    held: Vec<Event>,
+    /// The previous consumer has passed on everything it had.
+    previous_done: bool,
 }
 
 pub struct Route {
@@ -39,16 +42,18 @@ impl Route {
     /// The slot the current (or next) consumer knows the connection by.
     pub fn slot(&self) -> Option<u32> {
         match &*self.state.lock().unwrap() {
-            State::Direct(sink) | State::Moving { to: Some(sink), .. } => Some(sink.slot),
-            _ => None,
+            State::Direct(sink) => Some(sink.slot),
+            State::Moving(m) => m.to.as_ref().map(|sink| sink.slot),
+            State::Ended => None,
         }
     }
 
     /// The consumer whose backlog applies: None while queued or after the end.
     pub fn consumer(&self) -> Option<Arc<dyn EventSink>> {
         match &*self.state.lock().unwrap() {
-            State::Direct(sink) | State::Moving { to: Some(sink), .. } => Some(sink.consumer.clone()),
-            _ => None,
+            State::Direct(sink) => Some(sink.consumer.clone()),
+            State::Moving(m) => m.to.as_ref().map(|sink| sink.consumer.clone()),
+            State::Ended => None,
         }
     }
 
@@ -61,8 +66,8 @@ impl Route {
         let mut state = self.state.lock().unwrap();
         match &mut *state {
             State::Direct(sink) => sink.deliver(events),
-            State::Moving { held, .. } => {
-                held.append(events);
+            State::Moving(m) => {
+                m.held.append(events);
                 true
             }
             State::Ended => {
@@ -79,9 +84,9 @@ impl Route {
             State::Direct(sink) => {
                 sink.deliver_one(event);
             }
-            State::Moving { to, earlier, mut held, previous_done } => {
-                held.push(event);
-                *state = State::Moving { to, earlier, held, previous_done };
+            State::Moving(mut m) => {
+                m.held.push(event);
+                *state = State::Moving(m);
             }
             State::Ended => {}
         }
@@ -94,7 +99,7 @@ impl Route {
         let mut state = self.state.lock().unwrap();
         match std::mem::replace(&mut *state, State::Ended) {
             State::Direct(previous) => {
-                *state = State::Moving { to, earlier: Vec::new(), held: Vec::new(), previous_done: false };
+                *state = State::Moving(Box::new(Move { to, earlier: Vec::new(), held: Vec::new(), previous_done: false }));
                 if let Some((receiver, event)) = announce {
                     receiver.deliver_one(event);
                 }
@@ -110,10 +115,10 @@ impl Route {
     /// Gives a queued move its destination, announcing it to the receiver first.
     pub fn set_destination(&self, sink: Sink, announce: (Sink, Event)) {
         let mut state = self.state.lock().unwrap();
-        if let State::Moving { to, earlier, .. } = &mut *state {
-            *to = Some(sink.clone());
+        if let State::Moving(m) = &mut *state {
+            m.to = Some(sink.clone());
             announce.0.deliver_one(announce.1);
-            sink.deliver(earlier);
+            sink.deliver(&mut m.earlier);
         }
         Self::complete(&mut state);
     }
@@ -121,12 +126,12 @@ impl Route {
     /// An event the previous consumer had already queued: passed on ahead of everything held.
     pub fn forward(&self, event: Event) {
         let mut state = self.state.lock().unwrap();
-        if let State::Moving { to, earlier, .. } = &mut *state {
-            match to {
+        if let State::Moving(m) = &mut *state {
+            match &m.to {
                 Some(sink) => {
                     sink.deliver_one(event);
                 }
-                None => earlier.push(event),
+                None => m.earlier.push(event),
             }
         }
     }
@@ -134,19 +139,20 @@ impl Route {
     /// The previous consumer has passed on everything it had.
     pub fn finish_move(&self) {
         let mut state = self.state.lock().unwrap();
-        if let State::Moving { previous_done, .. } = &mut *state {
-            *previous_done = true;
+        if let State::Moving(m) = &mut *state {
+            m.previous_done = true;
         }
         Self::complete(&mut state);
     }
 
     /// Once the destination is known and the previous consumer is done, the held events follow.
     fn complete(state: &mut State) {
-        let ready = matches!(state, State::Moving { to: Some(_), previous_done: true, .. });
+        let ready = matches!(state, State::Moving(m) if m.to.is_some() && m.previous_done);
         if !ready {
             return;
         }
-        let State::Moving { to: Some(sink), mut held, .. } = std::mem::replace(state, State::Ended) else { unreachable!() };
+        let State::Moving(m) = std::mem::replace(state, State::Ended) else { unreachable!() };
+        let Move { to: Some(sink), mut held, .. } = *m else { unreachable!() };
         let ended = held.iter().any(|e| matches!(e, Event::Closed { .. }));
         sink.deliver(&mut held);
         if !ended {

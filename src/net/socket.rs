@@ -88,7 +88,9 @@ impl Write for NonBlocking<'_> {
 /// socket is drained, so readiness is cleared then and the next call waits instead of finding nothing.
 async fn read_tcp(tcp: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
     loop {
-        tcp.readable().await?;
+        // The waker waits in the socket's registration (one reader per socket), not in a waiter node of this
+        // future: an idle connection's task holds nothing for its wait.
+        std::future::poll_fn(|cx| tcp.poll_read_ready(cx)).await?;
         buf.reserve(READ_CHUNK);
         let spare = buf.spare_capacity_mut();
         let offered = spare.len();
@@ -238,7 +240,8 @@ impl Socket {
         match &self.tls {
             None => match &self.io {
                 Io::Tcp(tcp) => read_tcp(tcp, buf).await,
-                Io::Bridge(bridge) => bridge.read(buf).await,
+                // Boxed, as TLS: relayed sockets are rare, and their wait is larger.
+                Io::Bridge(bridge) => Box::pin(bridge.read(buf)).await,
             },
             // Boxed, so that the TLS state machine does not enlarge every connection's task.
             Some(tls) => Box::pin(self.read_tls(tls, buf)).await,

@@ -6,14 +6,16 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
+
+use super::signal::Signal;
 use tokio::time::timeout;
 
 use super::connection::{Conn, CLOSED, CLOSING, CONNECTING, OPEN};
 use super::outbox::Outbox;
 use super::route::Route;
 use super::send::Compression;
-use super::limits::{Admission, OverLimit};
+use super::limits::OverLimit;
 use super::server::Server;
 use super::stats;
 use super::socket::{Socket, TlsInfo};
@@ -29,8 +31,8 @@ pub struct Handshake {
     pub upgrade: Upgrade,
     /// The `Sec-WebSocket-Extensions` answer, when an extension was negotiated.
     pub extensions: Option<String>,
-    /// Present on TLS connections.
-    pub tls: Option<TlsInfo>,
+    /// Present on TLS connections (boxed: a plain one holds a pointer).
+    pub tls: Option<Box<TlsInfo>>,
     /// Given with an adopted socket, to match it with its connection.
     pub tag: u32,
 }
@@ -95,12 +97,12 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         }
     };
     let compression = match (&negotiated, &server.config.deflate) {
-        (Some((n, _)), Some(config)) => Some(Compression {
+        (Some((n, _)), Some(config)) => Some(Box::new(Compression {
             deflater: Mutex::new(Deflater::new(n, config.level)),
             enabled: config.compress,
             threshold: config.threshold,
             used: AtomicBool::new(false),
-        }),
+        })),
         _ => None,
     };
     let (negotiated, extensions) = negotiated.map_or((None, None), |(n, answer)| (Some(n), Some(answer)));
@@ -120,10 +122,9 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         paused: AtomicBool::new(false),
         frames: AtomicBool::new(false),
         control_events: AtomicBool::new(false),
-        handshake: Arc::new(Handshake { head, upgrade, extensions: extensions.clone(), tls, tag }),
-        extensions,
+        handshake: Arc::new(Handshake { head, upgrade, extensions, tls: tls.map(Box::new), tag }),
         decision: Mutex::new(Some(decide)),
-        wake_reader: Notify::new(),
+        wake_reader: Signal::default(),
         route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
         server: server.clone(),
     });
@@ -137,10 +138,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         // A task of its own for the open connection: it holds the read loop's state only, not everything the
         // handshake needed (this task's state is several times larger, and would stay allocated for the
         // connection's whole life).
-        tokio::spawn(async move {
-            conn.clone().run(&socket, buf).await;
-            conn.end(socket, admission);
-        });
+        tokio::spawn(conn.run(socket, buf, admission));
     } else {
         let _ = timeout(server.config.close_timeout, conn.outbox.finish(&socket)).await;
         conn.state.store(CLOSED, Ordering::Release);
@@ -150,16 +148,6 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
 }
 
 impl Conn {
-    /// The connection is over: what it held goes, with its place in the connection limits.
-    fn end(&self, socket: Arc<Socket>, admission: Admission) {
-        self.release(socket);
-        self.server.topics.leave_all(self);
-        self.server.untrack(self.id);
-        drop(admission);
-        // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
-        super::memory::released();
-    }
-
     /// Finishes a pending upgrade with a 101 (plus `extra` header lines); false if it was already decided.
     /// A client that already went away is not answered: false, and the connection ends (1006).
     pub fn accept(self: &Arc<Self>, protocol: Option<&str>, extra: &[String]) -> bool {
@@ -169,7 +157,7 @@ impl Conn {
             let _ = decide.send(false);
             return false;
         }
-        let answer = handshake::switching_protocols(&self.handshake.upgrade.key, protocol, self.extensions.as_deref(), extra);
+        let answer = handshake::switching_protocols(&self.handshake.upgrade.key, protocol, self.handshake.extensions.as_deref(), extra);
         self.outbox.push(|buf| buf.extend_from_slice(&answer));
         self.state.store(OPEN, Ordering::Release);
         self.write_now();

@@ -32,8 +32,8 @@ pub struct Receiver {
     utf8: Utf8Validator,
     /// Payload bytes of the frame at the front of the buffer that are already unmasked and validated.
     processed: usize,
-    /// Present when permessage-deflate was negotiated.
-    inflater: Option<Inflater>,
+    /// Present when permessage-deflate was negotiated (boxed: a connection without it holds a pointer).
+    inflater: Option<Box<Inflater>>,
     /// The message being assembled is compressed (RSV1 on its first frame).
     compressed: bool,
     /// Hand over data frames one by one instead of assembled messages.
@@ -69,13 +69,13 @@ impl Receiver {
 
     /// Accepts compressed messages with the negotiated parameters.
     pub fn with_deflate(mut self, negotiated: &Negotiated) -> Self {
-        self.inflater = Some(Inflater::new(negotiated));
+        self.inflater = Some(Box::new(Inflater::new(negotiated)));
         self
     }
 
     /// Frees the inflate state of a connection that received nothing since the last call; true if it did.
     pub fn release_idle(&mut self) -> bool {
-        self.inflater.as_mut().is_some_and(Inflater::release_idle)
+        self.inflater.as_mut().is_some_and(|inflater| inflater.release_idle())
     }
 
     /// Takes the next message from the front of `buf`; `Ok(None)` means more bytes are needed.
