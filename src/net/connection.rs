@@ -5,17 +5,16 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::sync::oneshot;
+use tokio::time::{sleep_until, timeout, Instant, Sleep};
 
 use super::signal::Signal;
-use std::pin::Pin;
-
-use tokio::time::{sleep_until, timeout, Instant, Sleep};
 
 use super::failure::Failure;
 use super::limits::{Admission, Budget};

@@ -7,11 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::oneshot;
-
-use super::signal::Signal;
 use tokio::time::timeout;
 
 use super::connection::{Conn, CLOSED, CLOSING, CONNECTING, OPEN};
+use super::signal::Signal;
 use super::outbox::Outbox;
 use super::route::Route;
 use super::send::Compression;
