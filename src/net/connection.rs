@@ -24,6 +24,7 @@ use super::upgrade::Handshake;
 use super::server::Server;
 use super::socket::{Socket, LINGER};
 use super::outbox::Outbox;
+use super::read_buffer;
 use super::route::Route;
 use super::Event;
 use crate::protocol::close::{ABNORMAL, GOING_AWAY};
@@ -312,7 +313,7 @@ impl Conn {
                 if buf.is_empty() {
                     // Nothing partial is waiting: drop the read buffer, the event list and an empty write queue's
                     // buffers, so a quiet connection holds none of them.
-                    *buf = BytesMut::new();
+                    read_buffer::give_back(buf);
                     events = Vec::new();
                     self.outbox.release_if_empty();
                 }

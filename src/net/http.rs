@@ -13,6 +13,7 @@ use tokio::time::timeout;
 
 use super::upgrade::upgrade;
 use super::server::Server;
+use super::read_buffer;
 use super::socket::Socket;
 use super::failure::Failure;
 use super::Event;
@@ -151,6 +152,9 @@ async fn read_request(socket: &Socket, buf: &mut BytesMut, max: usize) -> Result
             // A copy: a slice of `buf` would keep its whole read buffer alive with the connection.
             let head = Bytes::copy_from_slice(&buf[..len]);
             buf.advance(len);
+            if buf.is_empty() {
+                read_buffer::give_back(buf);
+            }
             return Ok((request, head));
         }
         if socket.read_some(buf).await.map_err(|_| None)? == 0 {

@@ -14,6 +14,7 @@ pub mod listener;
 pub mod memory;
 pub mod outbox;
 pub mod presence;
+pub mod read_buffer;
 pub mod route;
 pub mod signal;
 pub mod runtime;

@@ -13,11 +13,9 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 use super::bridge::Bridge;
+use super::read_buffer::{self, READ_CHUNK};
 use crate::protocol::handshake;
 
-/// Bytes asked of the socket per read. Larger than a 16 KiB message's frame, so such messages do not straddle
-/// every read: with 16 KiB reads each one needed two, and the partial frame was copied into a grown buffer.
-const READ_CHUNK: usize = 64 * 1024;
 /// After a failure, how long the peer gets to read our last words before the socket is dropped.
 pub const LINGER: Duration = Duration::from_secs(2);
 
@@ -91,7 +89,7 @@ async fn read_tcp(tcp: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
         // The waker waits in the socket's registration (one reader per socket), not in a waiter node of this
         // future: an idle connection's task holds nothing for its wait.
         std::future::poll_fn(|cx| tcp.poll_read_ready(cx)).await?;
-        buf.reserve(READ_CHUNK);
+        read_buffer::prepare(buf);
         let spare = buf.spare_capacity_mut();
         let offered = spare.len();
         let mut got = 0;

@@ -104,8 +104,7 @@ impl Receiver {
             }
             self.processed = 0;
             buf.advance(header_len);
-            let payload = buf.split_to(len).freeze();
-            if let Some(message) = self.complete_frame(&header, payload)? {
+            if let Some(message) = self.complete_frame(&header, buf, len)? {
                 return Ok(Some(message));
             }
         }
@@ -156,12 +155,15 @@ impl Receiver {
         Ok(())
     }
 
-    fn complete_frame(&mut self, h: &FrameHeader, payload: Bytes) -> Result<Option<Message>, ProtocolError> {
+    /// Consumes the frame's payload, the first `len` bytes of `buf`.
+    fn complete_frame(&mut self, h: &FrameHeader, buf: &mut BytesMut, len: usize) -> Result<Option<Message>, ProtocolError> {
         match h.opcode {
-            OP_PING => return Ok(Some(Message::Ping(payload))),
-            OP_PONG => return Ok(Some(Message::Pong(payload))),
+            OP_PING => return Ok(Some(Message::Ping(take_payload(buf, len)))),
+            OP_PONG => return Ok(Some(Message::Pong(take_payload(buf, len)))),
             OP_CLOSE => {
-                let (code, reason) = close::decode(&payload)?;
+                let closed = close::decode(&buf[..len]);
+                buf.advance(len);
+                let (code, reason) = closed?;
                 return Ok(Some(Message::Close(code, reason)));
             }
             _ => {}
@@ -177,32 +179,39 @@ impl Receiver {
             if text && h.fin {
                 self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
             }
-            return Ok(Some(Message::Frame { opcode: h.opcode, fin: h.fin, data: payload }));
+            return Ok(Some(Message::Frame { opcode: h.opcode, fin: h.fin, data: take_payload(buf, len) }));
         }
         if h.opcode != OP_CONTINUATION {
             if h.fin && !compressed {
-                return self.finish(text, payload); // the common case: whole, uncompressed, no copy
+                return self.finish(text, take_payload(buf, len)); // the common case: whole, uncompressed
             }
             self.fragmented = Some(h.opcode);
             self.compressed = compressed;
         }
-        if compressed {
-            let start = self.fragments.len();
-            let inflater = self.inflater.as_mut().expect("RSV1 is refused without the extension");
-            inflater.inflate(&payload, h.fin, self.max_payload, &mut self.fragments)?;
-            if text {
-                self.utf8.feed(&self.fragments[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-        } else {
-            self.fragments.extend_from_slice(&payload);
-        }
-        if !h.fin {
+        let assembled = self.assemble(h.fin, text, compressed, &buf[..len]);
+        buf.advance(len);
+        if !assembled? {
             return Ok(None);
         }
         self.fragmented = None;
         // Take the whole buffer, spare capacity included: an idle connection keeps no assembly buffer.
         let data = std::mem::take(&mut self.fragments).freeze();
         self.finish(text, data)
+    }
+
+    /// Adds one frame of a fragmented or compressed message; true once the message is whole.
+    fn assemble(&mut self, fin: bool, text: bool, compressed: bool, payload: &[u8]) -> Result<bool, ProtocolError> {
+        if compressed {
+            let start = self.fragments.len();
+            let inflater = self.inflater.as_mut().expect("RSV1 is refused without the extension");
+            inflater.inflate(payload, fin, self.max_payload, &mut self.fragments)?;
+            if text {
+                self.utf8.feed(&self.fragments[start..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+        } else {
+            self.fragments.extend_from_slice(payload);
+        }
+        Ok(fin)
     }
 
     fn finish(&mut self, text: bool, data: Bytes) -> Result<Option<Message>, ProtocolError> {
@@ -213,6 +222,21 @@ impl Receiver {
             Ok(Some(Message::Binary(data)))
         }
     }
+}
+
+/// Payloads up to this size are copied out of the read buffer; larger ones are split off it without a copy.
+const COPY_MAX: usize = 64 * 1024;
+
+/// Takes a payload that leaves as a message of its own. A small one is copied, so that the read buffer stays
+/// unshared and its next read reuses it (no allocation and no fresh pages per read), and the message holds
+/// exactly its own bytes; a large one, most of a read anyway, is split off without a copy.
+fn take_payload(buf: &mut BytesMut, len: usize) -> Bytes {
+    if len > COPY_MAX {
+        return buf.split_to(len).freeze();
+    }
+    let payload = Bytes::copy_from_slice(&buf[..len]);
+    buf.advance(len);
+    payload
 }
 
 #[cfg(test)]
