@@ -75,10 +75,27 @@ pub unsafe fn array_buffer(env: sys::napi_env, bytes: Bytes) -> Result<sys::napi
     copied_array_buffer(env, &bytes)
 }
 
+/// From this size a copy goes into the ArrayBuffer of a Node Buffer, which is not zero-filled before it (a plain
+/// ArrayBuffer is: a memset as long as the copy).
+const UNFILLED_THRESHOLD: usize = 1024;
+
 unsafe fn copied_array_buffer(env: sys::napi_env, bytes: &[u8]) -> Result<sys::napi_value> {
     let mut v = ptr::null_mut();
     let mut data = ptr::null_mut();
-    check(sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut v), "arraybuffer")?;
+    let mut whole = false;
+    if bytes.len() >= UNFILLED_THRESHOLD {
+        let mut buffer = ptr::null_mut();
+        check(sys::napi_create_buffer(env, bytes.len(), &mut data, &mut buffer), "buffer")?;
+        let (mut kind, mut length, mut offset) = (0, 0, 0);
+        check(sys::napi_get_typedarray_info(env, buffer, &mut kind, &mut length, ptr::null_mut(), &mut v, &mut offset), "buffer's arraybuffer")?;
+        // Node gives such a Buffer an ArrayBuffer of its own; a runtime that pools them gets a plain one instead.
+        let mut total = 0;
+        check(sys::napi_get_arraybuffer_info(env, v, ptr::null_mut(), &mut total), "arraybuffer length")?;
+        whole = offset == 0 && total == bytes.len();
+    }
+    if !whole {
+        check(sys::napi_create_arraybuffer(env, bytes.len(), &mut data, &mut v), "arraybuffer")?;
+    }
     if !bytes.is_empty() {
         ptr::copy_nonoverlapping(bytes.as_ptr(), data.cast::<u8>(), bytes.len());
     }
