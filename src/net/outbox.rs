@@ -10,7 +10,9 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::Mutex;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -88,8 +90,36 @@ impl Queue {
 #[derive(Default)]
 pub struct Outbox {
     queue: Mutex<Queue>,
+    /// The queue's length as of its last change: the reader checks it every turn, and taking the lock for that
+    /// made it wait (a futex sleep, a context switch) while a JavaScript thread held the lock through a write.
+    queued: AtomicUsize,
     /// Wakes the reader waiting in `drained_to`.
     drained: Notify,
+}
+
+/// The locked queue; unlocking records its length in `queued`.
+struct Locked<'a> {
+    queue: MutexGuard<'a, Queue>,
+    queued: &'a AtomicUsize,
+}
+
+impl Deref for Locked<'_> {
+    type Target = Queue;
+    fn deref(&self) -> &Queue {
+        &self.queue
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Queue {
+        &mut self.queue
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.queued.store(self.queue.len(), Ordering::Release);
+    }
 }
 
 /// What a flush left to do.
@@ -102,9 +132,13 @@ pub enum Flushed {
 }
 
 impl Outbox {
+    fn lock(&self) -> Locked<'_> {
+        Locked { queue: self.queue.lock().unwrap(), queued: &self.queued }
+    }
+
     /// Encodes a frame into the queue with `encode`; false if the queue no longer takes frames.
     pub fn push(&self, encode: impl FnOnce(&mut BytesMut)) -> bool {
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.lock();
         if q.closing || q.failed {
             return false;
         }
@@ -118,7 +152,7 @@ impl Outbox {
     /// Queues a pong; while the socket is full (the client is not reading) it waits in a slot instead, where the
     /// next pong replaces it. False if the queue no longer takes frames.
     pub fn push_pong(&self, encode: impl FnOnce(&mut BytesMut)) -> bool {
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.lock();
         if q.closing || q.failed {
             return false;
         }
@@ -134,7 +168,7 @@ impl Outbox {
 
     /// Queues a complete frame that other connections share; false if the queue no longer takes frames.
     pub fn push_shared(&self, frame: Bytes) -> bool {
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.lock();
         if q.closing || q.failed {
             return false;
         }
@@ -146,7 +180,7 @@ impl Outbox {
 
     /// Queues the close frame: the last frame this connection sends. False if one was queued already.
     pub fn push_close(&self, encode: impl FnOnce(&mut BytesMut)) -> bool {
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.lock();
         if q.closing {
             return false;
         }
@@ -160,13 +194,15 @@ impl Outbox {
 
     /// Marks a flush as on its way; true if the caller is the one that must make it happen.
     pub fn claim_flush(&self) -> bool {
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.lock();
         !std::mem::replace(&mut q.flush_scheduled, true)
     }
 
     /// Gives back the buffers of an empty queue (a connection about to wait for its peer holds none).
     pub fn release_if_empty(&self) {
-        let mut q = self.queue.lock().unwrap();
+        // Not worth a wait: a queue locked now is being written, and its writer gives its buffer back.
+        let Ok(queue) = self.queue.try_lock() else { return };
+        let mut q = Locked { queue, queued: &self.queued };
         if q.len() == 0 && !q.writer_active {
             q.buf = BytesMut::new();
             q.chunks = VecDeque::new();
@@ -174,14 +210,14 @@ impl Outbox {
     }
 
     pub fn buffered(&self) -> usize {
-        self.queue.lock().unwrap().len()
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Resolves once at most `mark` bytes are queued (the writer wakes it as the socket takes the rest).
     pub async fn drained_to(&self, mark: usize) {
         loop {
             {
-                let mut q = self.queue.lock().unwrap();
+                let mut q = self.lock();
                 if q.len() <= mark {
                     q.wake_at = None;
                     return;
@@ -205,7 +241,7 @@ impl Outbox {
 
     /// Writes what the socket takes now, from whatever thread calls it (a claimed flush is done).
     pub fn write_available(&self, socket: &Socket) -> Flushed {
-        let mut q = self.queue.lock().unwrap();
+        let mut q = self.lock();
         q.flush_scheduled = false;
         if q.writer_active {
             return Flushed::Done;
@@ -224,7 +260,7 @@ impl Outbox {
     pub async fn write_pending(&self, socket: &Socket) -> io::Result<()> {
         loop {
             socket.writable().await?;
-            let mut q = self.queue.lock().unwrap();
+            let mut q = self.lock();
             if self.write(&mut q, socket)? {
                 q.writer_active = false;
                 return Ok(());
@@ -236,7 +272,7 @@ impl Outbox {
     pub async fn finish(&self, socket: &Socket) -> io::Result<()> {
         loop {
             {
-                let mut q = self.queue.lock().unwrap();
+                let mut q = self.lock();
                 if self.write(&mut q, socket)? {
                     return Ok(());
                 }
