@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
             .collect();
         let config = DeflateConfig { compress: true, client_max_window_bits: Some(10), ..Default::default() };
         let answer = negotiate(&offers, &config).ok().flatten().map(|(_, answer)| answer);
-        let response = switching_protocols(&upgrade.key, None, answer.as_deref(), &[]);
+        let response = switching_protocols(upgrade.key.as_str(), None, answer.as_deref(), &[]);
         assert!(response.starts_with(b"HTTP/1.1 101 "));
     }
 });

@@ -62,7 +62,8 @@ pub struct Conn {
     pub(super) frames: AtomicBool,
     /// Pings and pongs are reported to the application (it listens for them); pings are answered either way.
     pub(super) control_events: AtomicBool,
-    pub(super) handshake: Arc<Handshake>,
+    /// In place rather than behind an Arc of its own: one allocation less per connection.
+    pub(super) handshake: Handshake,
     /// Resolves the pending upgrade: true once the 101 is queued.
     pub(super) decision: Mutex<Option<oneshot::Sender<bool>>>,
     /// Wakes the reader when something outside it changed (a close was queued).
@@ -118,8 +119,8 @@ impl Conn {
     }
 
     /// The opening request (kept: a connection handed to another thread shows it again there).
-    pub fn handshake(&self) -> Arc<Handshake> {
-        self.handshake.clone()
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
     }
 
     /// Wakes the reader (a queued connection got its receiving thread).
@@ -266,39 +267,42 @@ impl Conn {
             };
             // Boxed, as the keepalive: state only a server with these limits pays for in every connection.
             let mut budget = Budget::new(limits).map(Box::new);
-            let opened = Instant::now();
-            let mut last_heard = opened;
-            let mut next_idle_check = opened + IDLE_CHECK;
+            let needs_clock = limits.idle_timeout.is_some() || limits.max_lifetime.is_some() || self.compression.is_some();
+            let mut clock = needs_clock.then(|| Box::new(Clock::new()));
             let mut timer = Timer::default();
             loop {
-                // Data messages and their bytes in this read, for the stats and the rate limits.
-                let (mut messages, mut bytes) = (0u64, 0u64);
-                loop {
-                    match receiver.read(buf) {
-                        Ok(Some(Message::Close(code, reason))) => {
-                            self.deliver(&mut events, &mut answered);
-                            self.count_in(messages, bytes);
-                            return Ending::PeerClosed(code, reason);
-                        }
-                        Ok(Some(message)) => {
-                            if let Message::Text(data) | Message::Binary(data) | Message::Frame { data, .. } = &message {
-                                messages += 1;
-                                bytes += data.len() as u64;
+                // Data messages and their bytes in this read, for the stats and the rate limits (a block of their
+                // own, so that they are not part of the task's state while it waits).
+                let over_rate = {
+                    let (mut messages, mut bytes) = (0u64, 0u64);
+                    loop {
+                        match receiver.read(buf) {
+                            Ok(Some(Message::Close(code, reason))) => {
+                                self.deliver(&mut events, &mut answered);
+                                self.count_in(messages, bytes);
+                                return Ending::PeerClosed(code, reason);
                             }
-                            answered |= self.on_message(message, &mut events);
-                        }
-                        Ok(None) => break,
-                        Err(err) => {
-                            self.deliver(&mut events, &mut answered);
-                            return Ending::Failed(Failure::Protocol(err));
+                            Ok(Some(message)) => {
+                                if let Message::Text(data) | Message::Binary(data) | Message::Frame { data, .. } = &message {
+                                    messages += 1;
+                                    bytes += data.len() as u64;
+                                }
+                                answered |= self.on_message(message, &mut events);
+                            }
+                            Ok(None) => break,
+                            Err(err) => {
+                                self.deliver(&mut events, &mut answered);
+                                return Ending::Failed(Failure::Protocol(err));
+                            }
                         }
                     }
-                }
-                if !self.deliver(&mut events, &mut answered) {
-                    return Ending::Failed(Failure::ConsumerGone);
-                }
-                self.count_in(messages, bytes);
-                if let Some(wait) = budget.as_mut().filter(|_| messages > 0).and_then(|b| b.spend(messages, bytes)) {
+                    if !self.deliver(&mut events, &mut answered) {
+                        return Ending::Failed(Failure::ConsumerGone);
+                    }
+                    self.count_in(messages, bytes);
+                    budget.as_mut().filter(|_| messages > 0).and_then(|b| b.spend(messages, bytes))
+                };
+                if let Some(wait) = over_rate {
                     if !limits.pause_over_rate {
                         return Ending::Failed(Failure::RateLimited);
                     }
@@ -333,40 +337,39 @@ impl Conn {
                     stats::add(&self.server.stats.backpressure_pauses, 1);
                     timer.set_or_clear(close_deadline);
                     tokio::select! {
-                        _ = self.outbox.drained_to(self.server.config.max_backpressure / 2) => {}
+                        // Boxed here and below: waits only a slow reader or a busy thread causes, kept out of the
+                        // state every connection's task holds.
+                        _ = Box::pin(self.outbox.drained_to(self.server.config.max_backpressure / 2)) => {}
                         _ = self.wake_reader.notified() => continue,
                         _ = timer.fired() => return Ending::Dropped,
                     }
                 }
-                let Some(consumer) = self.route.consumer() else {
-                    if self.route.is_ended() {
-                        return Ending::Dropped;
-                    }
-                    // Queued for a receiving thread: nothing is read until one takes the connection.
-                    self.wake_reader.notified().await;
-                    continue;
-                };
-                if consumer.backlog().is_full() {
-                    timer.set_or_clear(close_deadline);
-                    tokio::select! {
-                        _ = consumer.backlog().room() => {}
-                        _ = self.wake_reader.notified() => continue,
-                        _ = timer.fired() => return Ending::Dropped,
+                {
+                    let Some(consumer) = self.route.consumer() else {
+                        if self.route.is_ended() {
+                            return Ending::Dropped;
+                        }
+                        // Queued for a receiving thread: nothing is read until one takes the connection.
+                        self.wake_reader.notified().await;
+                        continue;
+                    };
+                    if consumer.backlog().is_full() {
+                        timer.set_or_clear(close_deadline);
+                        tokio::select! {
+                            _ = Box::pin(consumer.backlog().room()) => {}
+                            _ = self.wake_reader.notified() => continue,
+                            _ = timer.fired() => return Ending::Dropped,
+                        }
                     }
                 }
-                drop(consumer);
-                // The idle timeout or the end of the connection's lifetime, whichever comes first.
-                let limit_at = match (limits.idle_timeout, limits.max_lifetime) {
-                    _ if self.state() != OPEN => None,
-                    (None, None) => None,
-                    (idle, lifetime) => [idle.map(|d| last_heard + d), lifetime.map(|d| opened + d)].into_iter().flatten().min(),
-                };
                 // One timer for whatever is due first: the close deadline, the idle or lifetime limit, the keepalive
-                // ping, the compression states' idle check (one sleep in the task's state, not four).
-                let keepalive_at = keepalive.as_ref().map(|k| k.next());
-                let idle_check_at = self.compression.is_some().then_some(next_idle_check);
-                let next_timer = [close_deadline, limit_at, keepalive_at, idle_check_at].into_iter().flatten().min();
-                timer.set_or_clear(next_timer);
+                // ping, the compression states' idle check (one sleep in the task's state, not four). The times are
+                // worked out again when it fires rather than kept across the wait.
+                let next = {
+                    let t = self.timers(clock.as_deref(), keepalive.as_deref());
+                    [close_deadline, t.limit, t.keepalive, t.idle_check].into_iter().flatten().min()
+                };
+                timer.set_or_clear(next);
                 tokio::select! {
                     read = socket.read_some(buf) => match read {
                         Ok(0) | Err(_) => return Ending::Dropped,
@@ -374,8 +377,8 @@ impl Conn {
                             if let Some(keepalive) = &mut keepalive {
                                 keepalive.heard();
                             }
-                            if limits.idle_timeout.is_some() {
-                                last_heard = Instant::now();
+                            if let Some(clock) = clock.as_mut().filter(|_| limits.idle_timeout.is_some()) {
+                                clock.last_heard = Instant::now();
                             }
                         }
                     },
@@ -386,11 +389,12 @@ impl Conn {
                         if due(close_deadline) {
                             return Ending::Dropped;
                         }
-                        if due(limit_at) {
-                            let idle = limits.idle_timeout.is_some_and(|d| now >= last_heard + d);
+                        let timers = self.timers(clock.as_deref(), keepalive.as_deref());
+                        if due(timers.limit) {
+                            let idle = clock.as_ref().is_some_and(|c| limits.idle_timeout.is_some_and(|d| now >= c.last_heard + d));
                             self.close(GOING_AWAY, if idle { b"idle timeout" } else { b"max lifetime" });
                         }
-                        if let Some(keepalive) = keepalive.as_mut().filter(|_| due(keepalive_at)) {
+                        if let Some(keepalive) = keepalive.as_mut().filter(|_| due(timers.keepalive)) {
                             if keepalive.expired() {
                                 return Ending::Unresponsive;
                             }
@@ -399,8 +403,8 @@ impl Conn {
                             }
                             keepalive.pinged();
                         }
-                        if due(idle_check_at) {
-                            next_idle_check = now + IDLE_CHECK;
+                        if let Some(clock) = clock.as_mut().filter(|_| due(timers.idle_check)) {
+                            clock.next_idle_check = now + IDLE_CHECK;
                             self.release_idle_compressor();
                             if receiver.release_idle() {
                                 super::memory::released();
@@ -409,6 +413,24 @@ impl Conn {
                     }
                 }
             }
+        }
+    }
+
+    /// When the connection's limits, keepalive and compression check are due next.
+    fn timers(&self, clock: Option<&Clock>, keepalive: Option<&Keepalive>) -> Timers {
+        let limits = &self.server.config.limits;
+        // The idle timeout or the end of the connection's lifetime, whichever comes first.
+        let limit = match clock {
+            Some(clock) if self.state() == OPEN => [limits.idle_timeout.map(|d| clock.last_heard + d), limits.max_lifetime.map(|d| clock.opened + d)]
+                .into_iter()
+                .flatten()
+                .min(),
+            _ => None,
+        };
+        Timers {
+            limit,
+            keepalive: keepalive.map(|k| k.next()),
+            idle_check: clock.filter(|_| self.compression.is_some()).map(|c| c.next_idle_check),
         }
     }
 
@@ -469,6 +491,28 @@ fn push_control(events: &mut Vec<Event>, event: Event) {
         Some(last) if run == CONTROL_RUN => *last = event,
         _ => events.push(event),
     }
+}
+
+/// The read loop's times, for servers with an idle timeout, a lifetime or compression (boxed: the others'
+/// connections hold a pointer).
+struct Clock {
+    opened: Instant,
+    last_heard: Instant,
+    next_idle_check: Instant,
+}
+
+impl Clock {
+    fn new() -> Self {
+        let now = Instant::now();
+        Clock { opened: now, last_heard: now, next_idle_check: now + IDLE_CHECK }
+    }
+}
+
+/// What the read loop's timer may be waiting for.
+struct Timers {
+    limit: Option<Instant>,
+    keepalive: Option<Instant>,
+    idle_check: Option<Instant>,
 }
 
 /// WebSocket-Node's keepalive, on the connection's own task: a ping after `interval` of silence, and, with a

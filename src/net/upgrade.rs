@@ -121,7 +121,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         paused: AtomicBool::new(false),
         frames: AtomicBool::new(false),
         control_events: AtomicBool::new(false),
-        handshake: Arc::new(Handshake { head, upgrade, extensions, tls: tls.map(Box::new), tag }),
+        handshake: Handshake { head, upgrade, extensions, tls: tls.map(Box::new), tag },
         decision: Mutex::new(Some(decide)),
         wake_reader: Signal::default(),
         route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
@@ -136,8 +136,9 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
     if accepted {
         // A task of its own for the open connection: it holds the read loop's state only, not everything the
         // handshake needed (this task's state is several times larger, and would stay allocated for the
-        // connection's whole life).
-        tokio::spawn(conn.run(socket, buf, admission));
+        // connection's whole life). Boxed: tokio aligns a task to 128 bytes and rounds it up to a multiple of
+        // that, while a box of the state costs its size.
+        tokio::spawn(Box::pin(conn.run(socket, buf, admission)));
     } else {
         let _ = timeout(server.config.close_timeout, conn.outbox.finish(&socket)).await;
         conn.state.store(CLOSED, Ordering::Release);
@@ -156,7 +157,7 @@ impl Conn {
             let _ = decide.send(false);
             return false;
         }
-        let answer = handshake::switching_protocols(&self.handshake.upgrade.key, protocol, self.handshake.extensions.as_deref(), extra);
+        let answer = handshake::switching_protocols(self.handshake.upgrade.key.as_str(), protocol, self.handshake.extensions.as_deref(), extra);
         self.outbox.push(|buf| buf.extend_from_slice(&answer));
         self.state.store(OPEN, Ordering::Release);
         self.write_now();

@@ -88,10 +88,22 @@ pub fn parse_request(buf: &[u8], max_header_bytes: usize) -> Result<Option<(Requ
 /// What a valid upgrade request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upgrade {
-    pub key: String,
+    pub key: ClientKey,
     pub version: u8,
     /// Sub-protocols the client offered, in its order.
     pub protocols: Vec<String>,
+}
+
+/// A valid `Sec-WebSocket-Key`: 16 bytes in padded base64, always 24 characters. Kept inline: every open
+/// connection holds it until its upgrade is answered, and a String would be an allocation of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey([u8; 24]);
+
+impl ClientKey {
+    pub fn as_str(&self) -> &str {
+        // Base64 is ASCII; the fallback only keeps this panic-free.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 fn has_token(list: &str, token: &str) -> bool {
@@ -119,9 +131,9 @@ pub fn validate_upgrade(req: &Request, bad_version_status: u16) -> Result<Upgrad
     }
     let key = req.header("sec-websocket-key").map(str::trim).unwrap_or("");
     let decoded = base64::engine::general_purpose::STANDARD.decode(key).unwrap_or_default();
-    if decoded.len() != 16 {
+    let Some(key) = <[u8; 24]>::try_from(key.as_bytes()).ok().filter(|_| decoded.len() == 16) else {
         return Err(Rejection::new(400, "Missing or invalid Sec-WebSocket-Key header"));
-    }
+    };
     let version = match req.header("sec-websocket-version").map(str::trim) {
         Some("13") => 13,
         Some("8") => 8,
@@ -142,7 +154,7 @@ pub fn validate_upgrade(req: &Request, bad_version_status: u16) -> Result<Upgrad
             protocols.push(p.to_string());
         }
     }
-    Ok(Upgrade { key: key.to_string(), version, protocols })
+    Ok(Upgrade { key: ClientKey(key), version, protocols })
 }
 
 /// `Sec-WebSocket-Accept` for a client key.
@@ -262,6 +274,7 @@ mod tests {
         let up = validate_upgrade(&req, 426).unwrap();
         assert_eq!(up.protocols, vec!["chat", "superchat"]);
         assert_eq!(up.version, 13);
+        assert_eq!(up.key.as_str(), "dGhlIHNhbXBsZSBub25jZQ==");
     }
 
     #[test]
