@@ -206,23 +206,24 @@ impl NativeConnection {
         self.queue_message(env, data, Framing { opcode: None, fin: true, compress: true })
     }
 
-    /// Puts `send` on `prototype` (NativeConnection's) as a plain Node-API callback, in place of the generated
-    /// one: napi-rs's glue records every `&self` call in its process-wide borrow table (a mutex and a hash map
-    /// per call), which perf showed at about 4 % of the server's time in the 32-byte echo, where `send` is the
-    /// call made per message. Called once per thread by lib/addon.js.
+    /// Puts `send` and `sendAs` on `prototype` (NativeConnection's) as plain Node-API callbacks, in place of the
+    /// generated ones: napi-rs's glue records every `&self` call in its process-wide borrow table (a mutex and a
+    /// hash map per call), which perf showed at about 4 % of the server's time in the 32-byte echo, where a send
+    /// is the call made per message. Called once per thread by lib/addon.js.
     #[napi(catch_unwind)]
     pub fn install_fast_send(env: Env, prototype: Object<'_>) -> Result<()> {
-        let property = sys::napi_property_descriptor {
-            utf8name: c"send".as_ptr(),
+        let method = |name: &'static std::ffi::CStr, callback: sys::napi_callback| sys::napi_property_descriptor {
+            utf8name: name.as_ptr(),
             name: ptr::null_mut(),
-            method: Some(send_callback),
+            method: callback,
             getter: None,
             setter: None,
             value: ptr::null_mut(),
             attributes: sys::PropertyAttributes::writable | sys::PropertyAttributes::configurable,
             data: ptr::null_mut(),
         };
-        let status = unsafe { sys::napi_define_properties(env.raw(), prototype.raw(), 1, &property) };
+        let properties = [method(c"send", Some(send_callback)), method(c"sendAs", Some(send_as_callback))];
+        let status = unsafe { sys::napi_define_properties(env.raw(), prototype.raw(), properties.len(), properties.as_ptr()) };
         if status != sys::Status::napi_ok {
             return Err(Error::from_reason("ferrows: cannot install NativeConnection.send"));
         }
@@ -235,13 +236,15 @@ impl NativeConnection {
     /// false`).
     #[napi(catch_unwind)]
     pub fn send_as(&self, env: Env, data: Unknown<'_>, binary: bool, options: Option<SendOptions>) -> Result<bool> {
-        let options = options.unwrap_or_default();
-        let framing = Framing {
+        self.queue_message(env, data, Self::framing(binary, options.unwrap_or_default()))
+    }
+
+    fn framing(binary: bool, options: SendOptions) -> Framing {
+        Framing {
             opcode: Some(if options.continuation.unwrap_or(false) { OP_CONTINUATION } else if binary { OP_BINARY } else { OP_TEXT }),
             fin: options.fin.unwrap_or(true),
             compress: options.compress.unwrap_or(true),
-        };
-        self.queue_message(env, data, framing)
+        }
     }
 
     fn queue_message(&self, env: Env, data: Unknown<'_>, framing: Framing) -> Result<bool> {
@@ -369,32 +372,51 @@ impl NativeConnection {
     }
 }
 
-/// `NativeConnection.prototype.send(data)` (see `install_fast_send`). The receiver is checked by its type tag, as the
-/// generated glue checks it, and only read through within the call: NativeConnection has no `&mut self` method.
+/// `NativeConnection.prototype.send(data)` (see `install_fast_send`).
 unsafe extern "C" fn send_callback(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    fast_call(env, info, |connection, [data, ..]| unsafe {
+        connection.queue_message(Env::from_raw(env), Unknown::from_raw_unchecked(env, data), Framing { opcode: None, fin: true, compress: true })
+    })
+}
+
+/// `NativeConnection.prototype.sendAs(data, binary, options)` (see `install_fast_send` and `send_as`).
+unsafe extern "C" fn send_as_callback(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    fast_call(env, info, |connection, [data, binary, options]| unsafe {
+        let binary = bool::from_napi_value(env, binary)?;
+        let options = Option::<SendOptions>::from_napi_value(env, options)?;
+        let framing = NativeConnection::framing(binary, options.unwrap_or_default());
+        connection.queue_message(Env::from_raw(env), Unknown::from_raw_unchecked(env, data), framing)
+    })
+}
+
+/// Runs `send` for a NativeConnection method called with up to three arguments (missing ones read as undefined)
+/// and answers with its boolean, or throws its error as napi-rs would. The receiver is checked by its type tag, as
+/// the generated glue checks it, and only read through within the call: NativeConnection has no `&mut self`
+/// method. A panic becomes a JavaScript error.
+unsafe fn fast_call(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    send: impl FnOnce(&NativeConnection, [sys::napi_value; 3]) -> Result<bool>,
+) -> sys::napi_value {
     let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-        let mut argc = 1;
-        let mut data = ptr::null_mut();
+        let mut argc = 3;
+        let mut args = [ptr::null_mut(); 3];
         let mut this = ptr::null_mut();
-        let status = sys::napi_get_cb_info(env, info, &mut argc, &mut data, &mut this, ptr::null_mut());
-        if status != sys::Status::napi_ok {
-            return Err(Error::from_reason("send(): cannot read its arguments"));
+        if sys::napi_get_cb_info(env, info, &mut argc, args.as_mut_ptr(), &mut this, ptr::null_mut()) != sys::Status::napi_ok {
+            return Err(Error::from_reason("cannot read the arguments of a send"));
         }
         validate_type_tag(env, this, &<NativeConnection as TypeTag>::type_tag(), "NativeConnection")?;
         let mut wrapped = ptr::null_mut();
         if sys::napi_unwrap(env, this, &mut wrapped) != sys::Status::napi_ok || wrapped.is_null() {
-            return Err(Error::from_reason("send() called on an object that is not a NativeConnection"));
+            return Err(Error::from_reason("a send called on an object that is not a NativeConnection"));
         }
-        let connection = &*(wrapped as *const NativeConnection);
-        // A missing argument reads as undefined (napi_get_cb_info fills it in), which send() refuses.
-        let framing = Framing { opcode: None, fin: true, compress: true };
-        let queued = connection.queue_message(Env::from_raw(env), Unknown::from_raw_unchecked(env, data), framing)?;
+        let queued = send(&*(wrapped as *const NativeConnection), args)?;
         values::boolean(env, queued)
     }));
     let thrown = match sent {
         Ok(Ok(value)) => return value,
         Ok(Err(err)) => err,
-        Err(_) => Error::from_reason("ferrows: internal error in send()"),
+        Err(_) => Error::from_reason("ferrows: internal error in a send"),
     };
     unsafe { JsError::from(thrown).throw_into(env) };
     ptr::null_mut()
