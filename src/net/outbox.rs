@@ -8,6 +8,7 @@
 //! wait until the queue has drained below a mark, so a client that never reads stops being read instead of
 //! growing the queue.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::ops::{Deref, DerefMut};
@@ -30,6 +31,13 @@ const KEEP_CAPACITY: usize = 4 * 1024;
 const SEAL_AT: usize = 64 * 1024;
 /// A queue that grew past this asks for memory to go back to the system once it is empty (see `memory`).
 const TRIM_AT: usize = 256 * 1024;
+
+thread_local! {
+    /// The buffer of a queue that emptied on this thread after frames larger than KEEP_CAPACITY, lent to the next
+    /// queue that encodes here: a batch of 16 KiB echoes reused it instead of a malloc and a free of a fresh one
+    /// per connection per write (perf: malloc, free and malloc_consolidate at 5 % of the JavaScript thread).
+    static SPARE: Cell<BytesMut> = Cell::new(BytesMut::new());
+}
 
 #[derive(Default)]
 struct Queue {
@@ -72,10 +80,21 @@ impl Queue {
     /// The queue is empty now: memory it grew into goes back to the system (glibc would keep it in its arenas).
     fn emptied(&mut self) {
         if self.buf.capacity() > KEEP_CAPACITY {
-            self.buf = BytesMut::new();
+            self.give_back_buffer();
         }
         if std::mem::take(&mut self.grew) {
             super::memory::released();
+        }
+    }
+
+    /// Hands the emptied `buf` to this thread's spare (when it is unshared, not too large, and larger than the
+    /// spare there), or frees it; the queue holds no buffer after.
+    fn give_back_buffer(&mut self) {
+        let mut storage = std::mem::take(&mut self.buf);
+        storage.clear();
+        if storage.capacity() <= TRIM_AT && storage.try_reclaim(KEEP_CAPACITY) {
+            let spare = SPARE.take();
+            SPARE.set(if spare.capacity() >= storage.capacity() { spare } else { storage });
         }
     }
 
@@ -142,6 +161,9 @@ impl Outbox {
         if q.closing || q.failed {
             return false;
         }
+        if q.buf.capacity() == 0 {
+            q.buf = SPARE.take();
+        }
         encode(&mut q.buf);
         if q.buf.len() >= SEAL_AT {
             q.seal();
@@ -204,7 +226,7 @@ impl Outbox {
         let Ok(queue) = self.queue.try_lock() else { return };
         let mut q = Locked { queue, queued: &self.queued };
         if q.len() == 0 && !q.writer_active {
-            q.buf = BytesMut::new();
+            q.give_back_buffer();
             q.chunks = VecDeque::new();
         }
     }
@@ -346,6 +368,23 @@ fn consume(q: &mut Queue, mut n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_emptied_large_buffer_is_lent_to_the_next_queue_on_the_thread() {
+        let first = Outbox::default();
+        assert!(first.push(|b| b.extend_from_slice(&[7; 16 * 1024])));
+        let storage = {
+            let mut q = first.lock();
+            let storage = q.buf.as_ptr();
+            q.buf.clear(); // written
+            q.emptied();
+            assert_eq!(q.buf.capacity(), 0, "an empty queue holds no large buffer");
+            storage
+        };
+        let second = Outbox::default();
+        assert!(second.push(|b| b.extend_from_slice(b"\x81\x01a")));
+        assert_eq!(second.lock().buf.as_ptr(), storage);
+    }
 
     #[test]
     fn pongs_queue_while_the_socket_takes_them() {
