@@ -1,7 +1,8 @@
 'use strict';
 // The JavaScript end of this thread's event pump (src/binding/pump.rs). Every face registers its servers and
-// connections here by slot; one `dispatch` call receives every event that was waiting, as a flat array
-// [slot << KIND_BITS | kind, payload, ...], and hands each to its target's handler method.
+// connections here by slot; one `dispatch` call receives every event that was waiting, as codes
+// (slot << KIND_BITS | kind, in a Uint32Array) and payloads at the same indices, and hands each event to its
+// target's handler method.
 
 const native = require('./addon.js').loadAddon();
 
@@ -107,16 +108,16 @@ function deliver(index, code, payload) {
 
 // A handler that throws must not cost the rest of the batch its events: the error is rethrown on its own tick,
 // where it becomes an ordinary uncaught exception. Returns the indices of the events that had no target.
-function dispatch(events, sharedBuffer) {
+function dispatch(codes, payloads, sharedBuffer) {
   shared = sharedBuffer;
   undelivered = undefined;
-  const n = events.length;
+  const n = codes.length;
   let i = 0;
   while (i < n) {
     try {
-      for (; i < n; i += 2) deliver(i, events[i], events[i + 1]);
+      for (; i < n; i++) deliver(i, codes[i], payloads[i]);
     } catch (err) {
-      i += 2;
+      i++;
       process.nextTick(rethrow, err);
     }
   }

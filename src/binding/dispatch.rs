@@ -1,5 +1,5 @@
 //! Draining a JavaScript thread's pump: the threadsafe function's callback hands every waiting event to a
-//! single JavaScript `dispatch(events, shared)` call per batch (see `events` for the layout), and frames that
+//! single JavaScript `dispatch(codes, payloads, shared)` call per batch (see `events` for the layout), and frames that
 //! handlers send during a batch are written once, at its end.
 
 use std::ffi::c_void;
@@ -22,7 +22,7 @@ const BATCH: usize = 4096;
 /// Batches per wake-up before the thread is given back to its event loop (timers, I/O) for a turn.
 const BATCHES_PER_WAKE: usize = 16;
 
-/// Starts this thread's pump; `dispatch(events, shared)` receives every batch and returns the indices of the
+/// Starts this thread's pump; `dispatch(codes, payloads, shared)` receives every batch and returns the indices of the
 /// events it could not deliver (their connection was posted to another thread meanwhile), or undefined.
 #[napi(catch_unwind)]
 pub fn start_pump(env: Env, dispatch: Function<'_>) -> Result<()> {
@@ -135,7 +135,9 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
         resolve(barriers);
         return Ok(full);
     }
-    let array = values::array(env, events.len() * 2)?;
+    // Codes in a typed array Rust fills in place, payloads in an array: one napi call per event, not two.
+    let (codes_array, codes) = values::uint32_array(env, events.len())?;
+    let payloads = values::array(env, events.len())?;
     let mut ended = Vec::new();
     let mut shared: Vec<u8> = Vec::new();
     for (i, (slot, event)) in events.iter_mut().enumerate() {
@@ -154,13 +156,13 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
             ended.push(slot);
         }
         let (kind, payload) = events::to_js(env, slot, event, &mut shared)?;
-        values::set_element(env, array, (2 * i) as u32, values::uint32(env, slot << KIND_BITS | kind)?)?;
-        values::set_element(env, array, (2 * i + 1) as u32, payload)?;
+        codes[i] = slot << KIND_BITS | kind;
+        values::set_element(env, payloads, i as u32, payload)?;
     }
     let mut result = ptr::null_mut();
     let shared = if shared.is_empty() { values::undefined(env)? } else { values::array_buffer(env, bytes::Bytes::from(shared))? };
-    let argv = [array, shared];
-    let status = sys::napi_call_function(env, values::undefined(env)?, dispatch, 2, argv.as_ptr(), &mut result);
+    let argv = [codes_array, payloads, shared];
+    let status = sys::napi_call_function(env, values::undefined(env)?, dispatch, argv.len(), argv.as_ptr(), &mut result);
     if status == sys::Status::napi_ok {
         pass_on_undelivered(env, result, &mut events)?;
     }
@@ -183,7 +185,7 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
 unsafe fn pass_on_undelivered(env: sys::napi_env, result: sys::napi_value, events: &mut [(u32, Event)]) -> Result<()> {
     let Some(indices) = Option::<Vec<u32>>::from_napi_value(env, result)? else { return Ok(()) };
     for index in indices {
-        let Some((slot, event)) = events.get_mut(index as usize / 2) else { continue };
+        let Some((slot, event)) = events.get_mut(index as usize) else { continue };
         if let Some(conn) = pump::moving(*slot) {
             conn.route.forward(std::mem::replace(event, Event::MoveEnd));
         }

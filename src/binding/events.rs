@@ -1,5 +1,5 @@
-//! How network events look to JavaScript: each becomes a code `slot << KIND_BITS | kind` and a payload in the
-//! flat array `dispatch` receives. The kinds are exported to JavaScript (lib/pump.js reads them from here).
+//! How network events look to JavaScript: each becomes a code `slot << KIND_BITS | kind` (in the Uint32Array
+//! `dispatch` receives) and a payload (at the same index of its array). The kinds are exported to JavaScript (lib/pump.js reads them from here).
 
 use std::sync::Arc;
 

@@ -52,6 +52,17 @@ pub unsafe fn array(env: sys::napi_env, len: usize) -> Result<sys::napi_value> {
     Ok(v)
 }
 
+/// A `Uint32Array` of `len` elements (zeroed) and its storage, which stays valid while the array is reachable.
+pub unsafe fn uint32_array<'a>(env: sys::napi_env, len: usize) -> Result<(sys::napi_value, &'a mut [u32])> {
+    let mut buffer = ptr::null_mut();
+    let mut data = ptr::null_mut();
+    check(sys::napi_create_arraybuffer(env, len * 4, &mut data, &mut buffer), "Uint32Array storage")?;
+    let mut array = ptr::null_mut();
+    check(sys::napi_create_typedarray(env, sys::TypedarrayType::uint32_array, len, buffer, 0, &mut array), "Uint32Array")?;
+    let codes = if len == 0 { &mut [][..] } else { std::slice::from_raw_parts_mut(data.cast::<u32>(), len) };
+    Ok((array, codes))
+}
+
 pub unsafe fn set_element(env: sys::napi_env, array: sys::napi_value, index: u32, value: sys::napi_value) -> Result<()> {
     check(sys::napi_set_element(env, array, index, value), "set element")
 }
