@@ -64,6 +64,11 @@ struct Framing {
     compress: bool,
 }
 
+impl Framing {
+    /// `send`'s: a whole message, compressible, text for a string and binary for bytes.
+    const MESSAGE: Framing = Framing { opcode: None, fin: true, compress: true };
+}
+
 #[napi(object)]
 pub struct SocketAddress {
     pub address: String,
@@ -203,7 +208,7 @@ impl NativeConnection {
     /// Returns false when the connection is closing or closed (the data is dropped).
     #[napi(catch_unwind)]
     pub fn send(&self, env: Env, data: Unknown<'_>) -> Result<bool> {
-        self.queue_message(env, data, Framing { opcode: None, fin: true, compress: true })
+        self.queue_message(env, data, Framing::MESSAGE)
     }
 
     /// Puts `send` and `sendAs` on `prototype` (NativeConnection's) as plain Node-API callbacks, in place of the
@@ -375,7 +380,7 @@ impl NativeConnection {
 /// `NativeConnection.prototype.send(data)` (see `install_fast_send`).
 unsafe extern "C" fn send_callback(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
     fast_call(env, info, |connection, [data, ..]| unsafe {
-        connection.queue_message(Env::from_raw(env), Unknown::from_raw_unchecked(env, data), Framing { opcode: None, fin: true, compress: true })
+        connection.queue_message(Env::from_raw(env), Unknown::from_raw_unchecked(env, data), Framing::MESSAGE)
     })
 }
 

@@ -94,8 +94,8 @@ pub struct Upgrade {
     pub protocols: Vec<String>,
 }
 
-/// A valid `Sec-WebSocket-Key`: 16 bytes in padded base64, always 24 characters. Kept inline: every open
-/// connection holds it until its upgrade is answered, and a String would be an allocation of its own.
+/// A valid `Sec-WebSocket-Key`: 16 bytes in padded base64, always 24 characters. Kept inline: every connection
+/// holds its handshake for its whole life, and a String would be an allocation of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientKey([u8; 24]);
 
