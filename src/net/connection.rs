@@ -2,12 +2,13 @@
 //! ends (the close handshake, timeouts, failures, each with a code). The opening handshake is in `upgrade`,
 //! the sending side in `send`.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -70,6 +71,66 @@ pub struct Conn {
     pub(super) wake_reader: Signal,
     /// Where events go; it can move to another thread.
     pub route: Route,
+    /// Its place in the connection limits, given back when it ends.
+    pub(super) admission: Mutex<Option<Admission>>,
+}
+
+/// A spell of the connection's work: its read loop until the connection comes to rest or ends; once it ended,
+/// the closing handshake and the release of what it held.
+// An async block rather than an async fn: an async fn keeps a second copy of each argument in its state.
+fn work(conn: Arc<Conn>, socket: Arc<Socket>, mut buf: BytesMut) -> impl Future<Output = Progress> + Send {
+    async move {
+        let Some(ending) = conn.read_loop(&socket, &mut buf).await else { return Progress::Resting };
+        drop(buf);
+        // Boxed: the closing phase's state is allocated when a connection closes, not held by every open one.
+        Box::pin(conn.conclude(ending, &socket)).await;
+        conn.end(socket);
+        Progress::Ended
+    }
+}
+
+enum Progress {
+    /// Nothing is in progress: the read loop's state can go until the client sends again.
+    Resting,
+    Ended,
+}
+
+/// The task of an open connection. While the connection works, the read loop's state is boxed here; while it
+/// rests (most of an idle connection's life) the task holds its two references only and waits for bytes on the
+/// socket or the connection's signal, then starts a new spell of work. That is 24 bytes, which fit in tokio's
+/// smallest task cell (128 bytes): a resting connection's task allocates nothing beyond it.
+struct Task<F, W> {
+    conn: Arc<Conn>,
+    socket: Arc<Socket>,
+    working: Option<Pin<Box<F>>>,
+    /// `work`: a function item, no bytes.
+    resume: W,
+}
+
+impl<F, W> Future for Task<F, W>
+where
+    F: Future<Output = Progress>,
+    W: Fn(Arc<Conn>, Arc<Socket>, BytesMut) -> F + Unpin,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let task = self.get_mut();
+        loop {
+            if let Some(working) = &mut task.working {
+                match working.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Progress::Ended) => return Poll::Ready(()),
+                    Poll::Ready(Progress::Resting) => task.working = None,
+                }
+            }
+            let bytes = task.socket.poll_read_ready(cx).is_none_or(|ready| ready.is_ready());
+            if !bytes && task.conn.wake_reader.poll_notified(cx).is_pending() {
+                return Poll::Pending;
+            }
+            task.working = Some(Box::pin((task.resume)(task.conn.clone(), task.socket.clone(), BytesMut::new())));
+        }
+    }
 }
 
 /// Why the read loop ended.
@@ -174,26 +235,19 @@ impl Conn {
         self.wake_reader.notify();
     }
 
-    /// The open connection: reads and dispatches until it closes, then reports how.
-    /// `admission` is its place in the connection limits, held until it ends.
-    // Async blocks rather than async fns here: an async fn keeps a second copy of each argument in its state,
-    // and this state is the task every open connection holds.
-    pub(super) fn run(self: Arc<Self>, socket: Arc<Socket>, mut buf: BytesMut, admission: Admission) -> impl Future<Output = ()> + Send {
-        async move {
-            let ending = self.read_loop(&socket, &mut buf).await;
-            drop(buf);
-            // Boxed: the closing phase's state is allocated when a connection closes, not held by every open one.
-            Box::pin(self.conclude(ending, &socket)).await;
-            self.end(socket, admission);
-        }
+    /// Starts the task of the open connection: it reads and dispatches until the connection closes, then reports
+    /// how. `buf` holds what the client sent after its upgrade request.
+    pub(super) fn start(self: Arc<Self>, socket: Arc<Socket>, buf: BytesMut) {
+        let working = Some(Box::pin(work(self.clone(), socket.clone(), buf)));
+        tokio::spawn(Task { conn: self, socket, working, resume: work });
     }
 
     /// The connection is over: what it held goes, with its place in the connection limits.
-    pub(super) fn end(&self, socket: Arc<Socket>, admission: Admission) {
+    pub(super) fn end(&self, socket: Arc<Socket>) {
         self.release(socket);
         self.server.topics.leave_all(self);
         self.server.untrack(self.id);
-        drop(admission);
+        drop(self.admission.lock().unwrap().take());
         // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
         super::memory::released();
     }
@@ -241,7 +295,7 @@ impl Conn {
         self.emit_closed(code, reason);
     }
 
-    fn read_loop<'a>(self: &'a Arc<Self>, socket: &'a Socket, buf: &'a mut BytesMut) -> impl Future<Output = Ending> + Send + 'a {
+    fn read_loop<'a>(self: &'a Arc<Self>, socket: &'a Socket, buf: &'a mut BytesMut) -> impl Future<Output = Option<Ending>> + Send + 'a {
         async move {
             let mut receiver = Receiver::new(self.server.config.max_payload);
             if let Some(n) = &self.negotiated {
@@ -280,7 +334,7 @@ impl Conn {
                             Ok(Some(Message::Close(code, reason))) => {
                                 self.deliver(&mut events, &mut answered);
                                 self.count_in(messages, bytes);
-                                return Ending::PeerClosed(code, reason);
+                                return Some(Ending::PeerClosed(code, reason));
                             }
                             Ok(Some(message)) => {
                                 if let Message::Text(data) | Message::Binary(data) | Message::Frame { data, .. } = &message {
@@ -292,19 +346,19 @@ impl Conn {
                             Ok(None) => break,
                             Err(err) => {
                                 self.deliver(&mut events, &mut answered);
-                                return Ending::Failed(Failure::Protocol(err));
+                                return Some(Ending::Failed(Failure::Protocol(err)));
                             }
                         }
                     }
                     if !self.deliver(&mut events, &mut answered) {
-                        return Ending::Failed(Failure::ConsumerGone);
+                        return Some(Ending::Failed(Failure::ConsumerGone));
                     }
                     self.count_in(messages, bytes);
                     budget.as_mut().filter(|_| messages > 0).and_then(|b| b.spend(messages, bytes))
                 };
                 if let Some(wait) = over_rate {
                     if !limits.pause_over_rate {
-                        return Ending::Failed(Failure::RateLimited);
+                        return Some(Ending::Failed(Failure::RateLimited));
                     }
                     // Over its rate: nothing more is read from this client until its budget allows.
                     stats::add(&self.server.stats.rate_limited, 1);
@@ -331,7 +385,7 @@ impl Conn {
                 }
                 if self.over_backpressure() {
                     if self.server.config.close_on_backpressure_limit && self.state() == OPEN {
-                        return Ending::Failed(Failure::Backpressure);
+                        return Some(Ending::Failed(Failure::Backpressure));
                     }
                     // The client is not reading what it caused: stop reading it until the queue is half drained.
                     stats::add(&self.server.stats.backpressure_pauses, 1);
@@ -341,13 +395,13 @@ impl Conn {
                         // state every connection's task holds.
                         _ = Box::pin(self.outbox.drained_to(self.server.config.max_backpressure / 2)) => {}
                         _ = self.wake_reader.notified() => continue,
-                        _ = timer.fired() => return Ending::Dropped,
+                        _ = timer.fired() => return Some(Ending::Dropped),
                     }
                 }
                 {
                     let Some(consumer) = self.route.consumer() else {
                         if self.route.is_ended() {
-                            return Ending::Dropped;
+                            return Some(Ending::Dropped);
                         }
                         // Queued for a receiving thread: nothing is read until one takes the connection.
                         self.wake_reader.notified().await;
@@ -358,7 +412,7 @@ impl Conn {
                         tokio::select! {
                             _ = Box::pin(consumer.backlog().room()) => {}
                             _ = self.wake_reader.notified() => continue,
-                            _ = timer.fired() => return Ending::Dropped,
+                            _ = timer.fired() => return Some(Ending::Dropped),
                         }
                     }
                 }
@@ -369,10 +423,18 @@ impl Conn {
                     let t = self.timers(clock.as_deref(), keepalive.as_deref());
                     [close_deadline, t.limit, t.keepalive, t.idle_check].into_iter().flatten().min()
                 };
+                if next.is_none() && buf.capacity() == 0 && receiver.at_rest() && keepalive.is_none() && budget.is_none() && clock.is_none() {
+                    // Nothing half read, nothing timed: unless bytes are waiting already, the task lets go of this
+                    // state (see Task) and waits holding its two references only.
+                    let waiting = poll_fn(|cx| Poll::Ready(socket.poll_read_ready(cx).is_some_and(|ready| ready.is_pending()))).await;
+                    if waiting {
+                        return None;
+                    }
+                }
                 timer.set_or_clear(next);
                 tokio::select! {
                     read = socket.read_some(buf) => match read {
-                        Ok(0) | Err(_) => return Ending::Dropped,
+                        Ok(0) | Err(_) => return Some(Ending::Dropped),
                         Ok(_) => {
                             if let Some(keepalive) = &mut keepalive {
                                 keepalive.heard();
@@ -387,7 +449,7 @@ impl Conn {
                         let now = Instant::now();
                         let due = |at: Option<Instant>| at.is_some_and(|at| now >= at);
                         if due(close_deadline) {
-                            return Ending::Dropped;
+                            return Some(Ending::Dropped);
                         }
                         let timers = self.timers(clock.as_deref(), keepalive.as_deref());
                         if due(timers.limit) {
@@ -396,7 +458,7 @@ impl Conn {
                         }
                         if let Some(keepalive) = keepalive.as_mut().filter(|_| due(timers.keepalive)) {
                             if keepalive.expired() {
-                                return Ending::Unresponsive;
+                                return Some(Ending::Unresponsive);
                             }
                             if self.queue_frame(crate::protocol::frame::OP_PING, 0, |_| {}) {
                                 self.write_now();

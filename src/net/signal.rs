@@ -5,7 +5,7 @@
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 #[derive(Default)]
 pub struct Signal {
@@ -25,22 +25,24 @@ impl Signal {
 
     /// Resolves once `notify` was called (since the last wait that resolved).
     pub async fn notified(&self) {
-        poll_fn(|cx| {
-            if self.raised.swap(false, Ordering::AcqRel) {
-                return Poll::Ready(());
-            }
-            let mut waiter = self.waiter.lock().unwrap();
-            if !waiter.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *waiter = Some(cx.waker().clone());
-            }
-            drop(waiter);
-            // A notify between the first check and the waker being stored would otherwise be missed.
-            if self.raised.swap(false, Ordering::AcqRel) {
-                return Poll::Ready(());
-            }
-            Poll::Pending
-        })
-        .await
+        poll_fn(|cx| self.poll_notified(cx)).await
+    }
+
+    /// Ready (taking the wake-up) once `notify` was called; otherwise `cx` is woken by the next `notify`.
+    pub fn poll_notified(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.raised.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        let mut waiter = self.waiter.lock().unwrap();
+        if !waiter.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *waiter = Some(cx.waker().clone());
+        }
+        drop(waiter);
+        // A notify between the first check and the waker being stored would otherwise be missed.
+        if self.raised.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
 

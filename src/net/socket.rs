@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -101,7 +102,12 @@ async fn read_tcp(tcp: &TcpStream, buf: &mut BytesMut) -> io::Result<usize> {
             Ok(got)
         });
         match result {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got == 0 => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && got == 0 => {
+                // The readiness was stale: the buffer goes back before the wait rather than being held through it.
+                if buf.is_empty() {
+                    read_buffer::give_back(buf);
+                }
+            }
             Err(e) if e.kind() != io::ErrorKind::WouldBlock => return Err(e),
             _ => {
                 // SAFETY: recv initialised `got` bytes of the spare capacity.
@@ -168,6 +174,15 @@ impl Socket {
                 let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
             }
             Io::Bridge(bridge) => bridge.close(true),
+        }
+    }
+
+    /// For a plain TCP socket: ready once a read would find bytes (or the end), else `cx` is woken then. None
+    /// for TLS and relayed sockets, whose reads keep state of their own between reads.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Option<Poll<()>> {
+        match (&self.io, &self.tls) {
+            (Io::Tcp(tcp), None) => Some(tcp.poll_read_ready(cx).map(|_| ())),
+            _ => None,
         }
     }
 

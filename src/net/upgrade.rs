@@ -126,6 +126,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         wake_reader: Signal::default(),
         route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
         server: server.clone(),
+        admission: Mutex::new(Some(admission)),
     });
     server.track(&conn);
     if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
@@ -134,16 +135,14 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
     let accepted = decided.await.unwrap_or(false);
     let socket = conn.socket().expect("released only when the connection ends");
     if accepted {
-        // A task of its own for the open connection: it holds the read loop's state only, not everything the
-        // handshake needed (this task's state is several times larger, and would stay allocated for the
-        // connection's whole life). Boxed: tokio aligns a task to 128 bytes and rounds it up to a multiple of
-        // that, while a box of the state costs its size.
-        tokio::spawn(Box::pin(conn.run(socket, buf, admission)));
+        // A task of its own for the open connection, not this one: this task's state holds everything the
+        // handshake needed, and would stay allocated for the connection's whole life.
+        conn.start(socket, buf);
     } else {
         let _ = timeout(server.config.close_timeout, conn.outbox.finish(&socket)).await;
         conn.state.store(CLOSED, Ordering::Release);
         conn.emit_closed(ABNORMAL, String::new());
-        conn.end(socket, admission);
+        conn.end(socket);
     }
 }
 

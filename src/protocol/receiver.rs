@@ -73,6 +73,12 @@ impl Receiver {
         self
     }
 
+    /// Holds nothing a later read depends on (no message half assembled, no inflate context): a fresh receiver
+    /// with the same settings would go on where this one stopped.
+    pub fn at_rest(&self) -> bool {
+        self.fragmented.is_none() && self.processed == 0 && self.inflater.is_none()
+    }
+
     /// Frees the inflate state of a connection that received nothing since the last call; true if it did.
     pub fn release_idle(&mut self) -> bool {
         self.inflater.as_mut().is_some_and(|inflater| inflater.release_idle())
