@@ -142,6 +142,16 @@ function defineEventProperties(proto, events) {
   }
 }
 
+/** `handlers` (none, one function or a list) with `fn` added: a lone handler is kept as is, a list made for a second. */
+function withHandler(handlers, fn) {
+  return handlers === undefined ? fn : typeof handlers === 'function' ? [handlers, fn] : [...handlers, fn];
+}
+
+function callHandlers(handlers, self, args) {
+  if (typeof handlers === 'function') handlers.apply(self, args);
+  else if (handlers) for (let i = 0; i < handlers.length; i++) handlers[i].apply(self, args);
+}
+
 function checkHandler(fn) {
   if (typeof fn !== 'function') throw new Error('Argument is not a function');
 }
@@ -158,6 +168,10 @@ class Connection {
   constructor(server, nativeConn) {
     this._native = nativeConn;
     this._server = server;
+    // 'message' and 'close', which nearly every application listens for, have fields of their own; the other
+    // events' handlers go in an object made when one is first set, so a typical connection holds no object.
+    this._messageHandlers = undefined;
+    this._closeHandlers = undefined;
     this._handlers = undefined;
     this._request = undefined;
     this._decision = null;
@@ -192,10 +206,12 @@ class Connection {
   on(event, fn) {
     checkHandler(fn);
     if (!CONNECTION_EVENTS.includes(event)) throw new Error(`Unknown connection event '${event}'; expected one of ${CONNECTION_EVENTS.join(', ')}`);
-    // A lone handler is kept as is; a list is made for a second one.
-    const handlers = (this._handlers ??= {});
-    const known = handlers[event];
-    handlers[event] = known === undefined ? fn : typeof known === 'function' ? [known, fn] : [...known, fn];
+    if (event === 'message') this._messageHandlers = withHandler(this._messageHandlers, fn);
+    else if (event === 'close') this._closeHandlers = withHandler(this._closeHandlers, fn);
+    else {
+      const handlers = (this._handlers ??= {});
+      handlers[event] = withHandler(handlers[event], fn);
+    }
     if (event === 'ping' || event === 'pong') this._native.setControlEvents(true);
     return this;
   }
@@ -260,21 +276,19 @@ class Connection {
   }
 
   _emit(event, ...args) {
-    const handlers = this._handlers?.[event];
-    if (typeof handlers === 'function') handlers.apply(this, args);
-    else if (handlers) for (let i = 0; i < handlers.length; i++) handlers[i].apply(this, args);
+    callHandlers(this._handlers?.[event], this, args);
   }
 
   _onMessage(payload) {
-    const handler = this._handlers?.message;
+    const handler = this._messageHandlers;
     if (typeof handler === 'function') handler.call(this, payload);
-    else this._emit('message', payload);
+    else callHandlers(handler, this, [payload]);
   }
 
   _onClose(code, reason) {
     this._closed = true;
     if (this._server) this._server._connections.delete(this);
-    this._emit('close', code, reason || null);
+    callHandlers(this._closeHandlers, this, [code, reason || null]);
   }
 
   _onDrain() { this._emit('drain'); }

@@ -115,7 +115,7 @@ impl NativeConnection {
             headers: request.headers.into_iter().flat_map(|(n, v)| [n, v]).collect(),
             protocols: h.upgrade.protocols.clone(),
             version: h.upgrade.version as u32,
-            extensions: h.extensions.clone().unwrap_or_default(),
+            extensions: h.extensions.as_deref().unwrap_or_default().to_owned(),
             secure: h.tls.is_some(),
             servername: h.tls.as_ref().and_then(|t| t.server_name.clone()),
             tls_version: h.tls.as_ref().map(|t| t.version.clone()),

@@ -176,14 +176,14 @@ impl NativeDeflateOptions {
 }
 
 /// The request Node's HTTP parser read, and the same request as bytes (what the handshake keeps).
-fn request_from_node(method: String, url: String, raw_headers: Vec<String>) -> (Request, bytes::Bytes) {
+fn request_from_node(method: String, url: String, raw_headers: Vec<String>) -> (Request, Box<[u8]>) {
     let headers: Vec<(String, String)> = raw_headers.chunks(2).filter(|p| p.len() == 2).map(|p| (p[0].clone(), p[1].clone())).collect();
     let mut head = format!("{method} {url} HTTP/1.1\r\n");
     for (name, value) in &headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    (Request { method, target: url, version: 1, headers }, bytes::Bytes::from(head))
+    (Request { method, target: url, version: 1, headers }, head.into_bytes().into_boxed_slice())
 }
 
 /// The JavaScript end of a bridged connection: it feeds what its Node socket reads and writes what arrives as

@@ -146,11 +146,11 @@ pub async fn serve(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr) {
 
 /// Reads until a whole request head is in `buf` (which keeps any bytes after it). `Err(None)`: the peer left.
 /// Returns the parsed request and its head as received.
-async fn read_request(socket: &Socket, buf: &mut BytesMut, max: usize) -> Result<(Request, Bytes), Option<Rejection>> {
+async fn read_request(socket: &Socket, buf: &mut BytesMut, max: usize) -> Result<(Request, Box<[u8]>), Option<Rejection>> {
     loop {
         if let Some((request, len)) = handshake::parse_request(buf, max).map_err(Some)? {
             // A copy: a slice of `buf` would keep its whole read buffer alive with the connection.
-            let head = Bytes::copy_from_slice(&buf[..len]);
+            let head: Box<[u8]> = buf[..len].into();
             buf.advance(len);
             if buf.is_empty() {
                 read_buffer::give_back(buf);

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::sync::Notify;
 
 use super::backplane::{Backplane, BackplaneConfig};
@@ -154,7 +154,7 @@ impl Server {
 
     /// Runs an upgrade over a bridge (bytes relayed by JavaScript), as `adopt` does over a socket.
     #[allow(clippy::too_many_arguments)]
-    pub fn adopt_bridged(self: &Arc<Self>, bridge: Arc<Bridge>, peer: SocketAddr, local: SocketAddr, tag: u32, request: Request, head: Bytes, buffered: BytesMut) -> io::Result<()> {
+    pub fn adopt_bridged(self: &Arc<Self>, bridge: Arc<Bridge>, peer: SocketAddr, local: SocketAddr, tag: u32, request: Request, head: Box<[u8]>, buffered: BytesMut) -> io::Result<()> {
         let rt = runtime(None).map_err(io::Error::other)?;
         rt.spawn(upgrade(self.clone(), Socket::bridged(bridge), peer, local, request, head, buffered, tag));
         Ok(())
@@ -162,7 +162,7 @@ impl Server {
 
     /// Takes over a socket whose upgrade request was already read (by Node's HTTP server): `head` is that
     /// request as bytes and `buffered` whatever the client sent after it.
-    pub fn adopt(self: &Arc<Self>, tcp: std::net::TcpStream, tag: u32, request: Request, head: Bytes, buffered: BytesMut) -> io::Result<()> {
+    pub fn adopt(self: &Arc<Self>, tcp: std::net::TcpStream, tag: u32, request: Request, head: Box<[u8]>, buffered: BytesMut) -> io::Result<()> {
         let rt = runtime(None).map_err(io::Error::other)?;
         let _guard = rt.enter();
         tcp.set_nonblocking(true)?;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::sync::oneshot;
 use tokio::time::timeout;
 
@@ -26,10 +26,11 @@ use crate::protocol::handshake::{self, Request, Upgrade};
 /// What the client sent to open the connection. The request is kept as the bytes received (one allocation
 /// instead of one per header) and parsed again when JavaScript asks for it.
 pub struct Handshake {
-    head: Bytes,
+    /// Boxed slices rather than Bytes and String: every connection holds these for its whole life.
+    head: Box<[u8]>,
     pub upgrade: Upgrade,
     /// The `Sec-WebSocket-Extensions` answer, when an extension was negotiated.
-    pub extensions: Option<String>,
+    pub extensions: Option<Box<str>>,
     /// Present on TLS connections (boxed: a plain one holds a pointer).
     pub tls: Option<Box<TlsInfo>>,
     /// Given with an adopted socket, to match it with its connection.
@@ -55,7 +56,7 @@ const RETRY_AFTER_SECONDS: &str = "5";
 /// until it closes. `head` is the request as received, `buf` whatever the client sent after it, `tag` an
 /// adopted socket's token (0 otherwise).
 #[allow(clippy::too_many_arguments)]
-pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: Bytes, buf: BytesMut, tag: u32) {
+pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: Box<[u8]>, buf: BytesMut, tag: u32) {
     let upgrade = match handshake::validate_upgrade(&request, server.config.bad_version_status) {
         Ok(upgrade) => upgrade,
         Err(rejection) => {
@@ -104,7 +105,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         })),
         _ => None,
     };
-    let (negotiated, extensions) = negotiated.map_or((None, None), |(n, answer)| (Some(n), Some(answer)));
+    let (negotiated, extensions) = negotiated.map_or((None, None), |(n, answer)| (Some(n), Some(answer.into_boxed_str())));
     let (decide, decided) = oneshot::channel();
     let server_sink = server.sink.clone();
     let tls = socket.tls_info();
