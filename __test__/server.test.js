@@ -69,6 +69,37 @@ test('events can be set as on(name, fn), onX = fn and onX(fn); connection handle
   await closeServer(server);
 });
 
+test('a closed connection still answers for its request; once collected, its native handle is released', async (t) => {
+  // The gc() of --expose-gc, in this process: the handle is released when the connection's object is collected.
+  require('v8').setFlagsFromString('--expose-gc');
+  const gc = require('vm').runInNewContext('gc');
+  const native = require('../lib/addon.js').loadAddon();
+  let seen;
+  const server = startServer(t, {}, (s) => {
+    s.onconnect = (ws) => ws.on('close', (code) => {
+      seen = { code, url: ws.url, header: ws.headers['X-Test'], address: ws.connection.remoteAddress, handle: ws._native._id };
+    });
+  });
+  const client = await connect(server, '/room?x=1', { headers: { 'X-Test': 'kept' } });
+  client.close(1000);
+  await once(client, 'close');
+  for (let i = 0; i < 100 && !seen; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.like(seen, { code: 1000, url: '/room', header: 'kept', address: '127.0.0.1' });
+  t.is(native.connectionReadyState(seen.handle), 3);
+  // Nothing holds the connection's object now; its handle goes once it is collected.
+  let released = false;
+  for (let i = 0; i < 100 && !released; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    try {
+      native.connectionReadyState(seen.handle);
+    } catch (err) {
+      released = /not a handle/.test(err.message);
+    }
+  }
+  t.true(released);
+});
+
 test('an exception in a handler is an uncaught exception, and the rest of the batch is still delivered', async (t) => {
   const { stdout, code } = await new Promise((resolve) => {
     execFile(process.execPath, [path.join(__dirname, 'fixtures', 'throwing-handler.js')], { timeout: 15000 },

@@ -21,18 +21,14 @@ const prebuiltPackage = `ferrows-${tag}`;
 const localBuild = path.join(__dirname, '..', `ferrows.${tag}.node`);
 
 function loadAddon() {
-  let native;
   try {
-    native = require('../native.js');
+    return require('../native.js');
   } catch (err) {
     throw new Error(`ferrows: the native addon did not load on ${tag}: neither the prebuilt package ${prebuiltPackage} `
       + `nor a local build (${path.basename(localBuild)}) is usable. Either reinstall with optional dependencies `
       + `(npm install --include=optional), or build from source with a Rust toolchain (https://rustup.rs): `
       + `npm rebuild ferrows (in a clone of the repository: npm install). Cause: ${err.message}`, { cause: err });
   }
-  // The per-message send as a plain Node-API callback (src/binding/connection.rs); installing it again is harmless.
-  native.NativeConnection.installFastSend(native.NativeConnection.prototype);
-  return native;
 }
 
 module.exports = { platformTag, prebuiltPackage, localBuild, loadAddon };

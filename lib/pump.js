@@ -5,6 +5,7 @@
 // target's handler method.
 
 const native = require('./addon.js').loadAddon();
+const { NativeConnection } = require('./native-connection.js');
 
 // The event kinds, as the native side numbers them (src/binding/events.rs).
 const {
@@ -43,6 +44,9 @@ function deliver(index, code, payload) {
   if (target === undefined) {
     // Posted to another thread during this batch (the native side passes the event on), or dropped by its face.
     (undelivered ??= []).push(index);
+    // A connection nobody takes: its handle is released once this object is collected.
+    const kind = code & KIND_MASK;
+    if (kind === UPGRADE || kind === POSTED) new NativeConnection(payload);
     return;
   }
   switch (code & KIND_MASK) {
@@ -69,7 +73,7 @@ function deliver(index, code, payload) {
       target._onBridgeResume();
       break;
     case UPGRADE:
-      target._onUpgrade(payload);
+      target._onUpgrade(new NativeConnection(payload));
       break;
     case CLOSED:
       targets[slot] = undefined;
@@ -88,7 +92,7 @@ function deliver(index, code, payload) {
       target._onRequest(payload);
       break;
     case POSTED:
-      target._onPosted(payload);
+      target._onPosted(new NativeConnection(payload));
       break;
     case FAILURE:
       target._onFailure(payload);

@@ -64,6 +64,7 @@ pub fn start_pump(env: Env, dispatch: Function<'_>) -> Result<()> {
         for conn in owned.iter().filter_map(Weak::upgrade) {
             conn.close(GOING_AWAY, b"");
         }
+        super::handles::release_all();
         pump::install(None);
     })?;
     pump::install(Some(pump));

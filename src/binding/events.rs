@@ -7,9 +7,9 @@ use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi::{sys, Env};
 
-use super::connection::{socket_address, NativeConnection, SocketEnds};
+use super::connection::{socket_address, SocketEnds};
 use super::http::NativeHttpExchange;
-use super::pump;
+use super::{handles, pump};
 use super::values;
 use crate::net::failure::Failure;
 use crate::net::{Conn, Event};
@@ -125,8 +125,13 @@ pub(super) unsafe fn to_js(env: sys::napi_env, slot: u32, event: &mut Event, sha
     })
 }
 
+/// A connection JavaScript now holds: [its handle number, its event slot] (see lib/native-connection.js). The slot is
+/// read now: the route forgets it once the connection ended, which may happen before JavaScript asks.
 unsafe fn connection(env: sys::napi_env, conn: &Arc<Conn>) -> Result<sys::napi_value> {
-    Ok(NativeConnection::new(conn.clone()).into_instance(&Env::from_raw(env))?.value)
+    let pair = values::array(env, 2)?;
+    values::set_element(env, pair, 0, values::uint32(env, handles::hold(conn.clone()))?)?;
+    values::set_element(env, pair, 1, values::uint32(env, conn.slot())?)?;
+    Ok(pair)
 }
 
 /// A small message goes into the batch's shared buffer (one allocation for all of them), a large one alone.

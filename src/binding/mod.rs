@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod dispatch;
 pub mod events;
+mod handles;
 pub mod http;
 pub mod protocol;
 pub mod pump;

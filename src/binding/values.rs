@@ -22,12 +22,6 @@ pub unsafe fn undefined(env: sys::napi_env) -> Result<sys::napi_value> {
     Ok(v)
 }
 
-pub unsafe fn boolean(env: sys::napi_env, b: bool) -> Result<sys::napi_value> {
-    let mut v = ptr::null_mut();
-    check(sys::napi_get_boolean(env, b, &mut v), "boolean")?;
-    Ok(v)
-}
-
 pub unsafe fn uint32(env: sys::napi_env, n: u32) -> Result<sys::napi_value> {
     let mut v = ptr::null_mut();
     check(sys::napi_create_uint32(env, n, &mut v), "uint32")?;
