@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use napi::bindgen_prelude::*;
 use napi::{sys, Env, JsValue};
@@ -14,7 +14,7 @@ use super::events::{self, KIND_BITS};
 use super::pump::{self, Pump, Tsfn};
 use super::values;
 use crate::net::send::corked;
-use crate::net::{Conn, Event};
+use crate::net::Event;
 use crate::protocol::close::GOING_AWAY;
 
 /// Events handed to JavaScript per `dispatch` call.
@@ -60,11 +60,11 @@ pub fn start_pump(env: Env, dispatch: Function<'_>) -> Result<()> {
         // posted connections are void, and the connections it held close as "going away".
         *hook_pump.tsfn.write().unwrap() = Tsfn(ptr::null_mut());
         super::threads::forget(&hook_pump);
-        let owned: Vec<Weak<Conn>> = hook_pump.owned.lock().unwrap().drain().map(|(_, c)| c).collect();
-        for conn in owned.iter().filter_map(Weak::upgrade) {
-            conn.close(GOING_AWAY, b"");
+        for conn in super::handles::release_all() {
+            if hook_pump.holds(&conn) {
+                conn.close(GOING_AWAY, b"");
+            }
         }
-        super::handles::release_all();
         pump::install(None);
     })?;
     pump::install(Some(pump));
@@ -143,14 +143,9 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
     let mut shared: Vec<u8> = Vec::new();
     for (i, (slot, event)) in events.iter_mut().enumerate() {
         let slot = *slot;
-        match event {
-            Event::Upgrade(conn) | Event::Posted(conn, _) => {
-                // A connection this thread's JavaScript now holds.
-                pump::retain(env, pump);
-                pump.adopt(conn);
-            }
-            Event::Closed { .. } => pump.disown(slot),
-            _ => {}
+        if matches!(event, Event::Upgrade(_) | Event::Posted(..)) {
+            // A connection this thread's JavaScript now holds.
+            pump::retain(env, pump);
         }
         // The last event of its slot (a one-shot registration is used up by its connection).
         if matches!(event, Event::Closed { .. } | Event::ServerClosed | Event::Posted(_, true)) {
@@ -203,7 +198,6 @@ fn handle_natively(env: sys::napi_env, pump: &Pump, slot: u32, event: Event, bar
                 pump::moved(slot);
                 conn.route.finish_move();
             }
-            pump.disown(slot);
             pump.free_slot(slot);
             pump::release(env, pump);
             None

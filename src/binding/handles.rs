@@ -70,10 +70,10 @@ pub(super) fn release(id: u32) {
     drop(conn);
 }
 
-/// The thread's JavaScript environment is gone, and every object with it.
-pub(super) fn release_all() {
+/// The thread's JavaScript environment is gone, and every object with it: the connections its handles held.
+pub(super) fn release_all() -> impl Iterator<Item = Arc<Conn>> {
     let all = CONNECTIONS.with(|h| std::mem::replace(&mut *h.borrow_mut(), Handles::new()));
-    drop(all);
+    all.held.into_iter().flatten()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use napi::bindgen_prelude::*;
@@ -23,8 +23,6 @@ unsafe impl Send for Tsfn {}
 unsafe impl Sync for Tsfn {}
 
 pub struct Pump {
-    /// Connections this thread's JavaScript holds, by slot: closed with 1001 if the thread goes away.
-    pub(super) owned: Mutex<HashMap<u32, Weak<Conn>>>,
     tx: Sender<(u32, Event)>,
     pub(super) rx: Receiver<(u32, Event)>,
     pub(super) scheduled: AtomicBool,
@@ -83,7 +81,6 @@ impl Pump {
     pub(super) fn new() -> Self {
         let (tx, rx) = unbounded();
         Pump {
-            owned: Mutex::new(HashMap::new()),
             tx,
             rx,
             scheduled: AtomicBool::new(false),
@@ -104,13 +101,9 @@ impl Pump {
         !self.tsfn.read().unwrap().0.is_null()
     }
 
-    /// This thread's JavaScript now holds `conn`.
-    pub(super) fn adopt(&self, conn: &Arc<Conn>) {
-        self.owned.lock().unwrap().insert(conn.slot(), Arc::downgrade(conn));
-    }
-
-    pub(super) fn disown(&self, slot: u32) {
-        self.owned.lock().unwrap().remove(&slot);
+    /// `conn`'s events come to this pump: it was neither closed nor posted away.
+    pub(super) fn holds(&self, conn: &Conn) -> bool {
+        conn.route.consumer().is_some_and(|c| std::ptr::addr_eq(Arc::as_ptr(&c), self))
     }
 
     /// Wakes the thread unless a wake-up is already on its way.

@@ -68,7 +68,7 @@ fn next_receiver(entry: &mut Name) -> Option<Receiver> {
 
 pub fn post(conn: &Arc<Conn>, name: &str, queue: bool) -> Result<bool> {
     let mine = pump::current()?;
-    if conn.route.consumer().is_none_or(|c| !std::ptr::addr_eq(Arc::as_ptr(&c), Arc::as_ptr(&mine))) {
+    if !mine.holds(conn) {
         return Err(Error::from_reason("This connection is not held by this thread (closed or already posted)"));
     }
     let mut registry = REGISTRY.lock().unwrap();
