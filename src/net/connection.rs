@@ -18,7 +18,7 @@ use tokio::time::{sleep_until, timeout, Instant, Sleep};
 use super::signal::Signal;
 
 use super::failure::Failure;
-use super::limits::{Admission, Budget};
+use super::limits::{Budget, NOT_ADMITTED};
 use super::stats;
 use super::send::Compression;
 use super::upgrade::Handshake;
@@ -71,8 +71,8 @@ pub struct Conn {
     pub(super) wake_reader: Signal,
     /// Where events go; it can move to another thread.
     pub route: Route,
-    /// Its place in the connection limits, given back when it ends.
-    pub(super) admission: Mutex<Option<Admission>>,
+    /// Its place in the connection limits (`Admission::keep`), given back when it ends.
+    pub(super) admission: AtomicU8,
 }
 
 /// A spell of the connection's work: its read loop until the connection comes to rest or ends; once it ended,
@@ -247,7 +247,7 @@ impl Conn {
         self.release(socket);
         self.server.topics.leave_all(self);
         self.server.untrack(self.id);
-        drop(self.admission.lock().unwrap().take());
+        self.server.admissions.give_back_kept(self.admission.swap(NOT_ADMITTED, Ordering::AcqRel), self.peer.ip());
         // What a closed connection held (queues, buffers, the events it caused) goes back to the system soon.
         super::memory::released();
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -40,18 +40,35 @@ pub struct Admissions {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One admitted connection: dropping it gives its place back.
-pub struct Admission {
-    admissions: Arc<Admissions>,
+/// One admitted connection: dropping it gives its place back, unless a connection keeps it (`keep`).
+pub struct Admission<'a> {
+    admissions: &'a Admissions,
     ip: Option<IpAddr>,
+}
+
+/// How a connection holds its admission for its whole life: a byte, not an `Admission` (see `Admission::keep`).
+pub const NOT_ADMITTED: u8 = 0;
+/// Counted in all only.
+pub const ADMITTED: u8 = 1;
+/// Counted in all and for its address.
+pub const ADMITTED_PER_ADDRESS: u8 = 2;
+
+impl Admission<'_> {
+    /// The admission as the byte its connection keeps; `Admissions::give_back` ends it.
+    pub fn keep(self) -> u8 {
+        let kept = if self.ip.is_some() { ADMITTED_PER_ADDRESS } else { ADMITTED };
+        // Nothing to free: the admission is a reference and an address, and its place is now the byte's.
+        std::mem::forget(self);
+        kept
+    }
 }
 
 impl Admissions {
     /// Admits a connection from `ip`, or says which limit it is over. Counted per address only when that
     /// limit is set (no map is kept otherwise).
-    pub fn admit(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<Admission, OverLimit> {
+    pub fn admit(&self, ip: IpAddr, limits: &Limits) -> Result<Admission<'_>, OverLimit> {
         let total = self.total.fetch_add(1, Ordering::AcqRel) + 1;
-        let mut admission = Admission { admissions: self.clone(), ip: None };
+        let mut admission = Admission { admissions: self, ip: None };
         if limits.max_connections.is_some_and(|max| total > max) {
             return Err(OverLimit::Total);
         }
@@ -70,13 +87,20 @@ impl Admissions {
     pub fn open(&self) -> usize {
         self.total.load(Ordering::Acquire)
     }
-}
 
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.admissions.total.fetch_sub(1, Ordering::AcqRel);
-        if let Some(ip) = self.ip {
-            let mut per_ip = self.admissions.per_ip.lock().unwrap();
+    /// Ends an admission kept as a byte (`Admission::keep`) by a connection from `ip`.
+    pub fn give_back_kept(&self, kept: u8, ip: IpAddr) {
+        match kept {
+            ADMITTED => self.give_back(None),
+            ADMITTED_PER_ADDRESS => self.give_back(Some(ip)),
+            _ => {}
+        }
+    }
+
+    fn give_back(&self, ip: Option<IpAddr>) {
+        self.total.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ip) = ip {
+            let mut per_ip = self.per_ip.lock().unwrap();
             if let Some(count) = per_ip.get_mut(&ip) {
                 *count -= 1;
                 if *count == 0 {
@@ -84,6 +108,12 @@ impl Drop for Admission {
                 }
             }
         }
+    }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        self.admissions.give_back(self.ip);
     }
 }
 
@@ -142,7 +172,7 @@ mod tests {
 
     #[test]
     fn admissions_count_in_all_and_per_address_and_give_places_back() {
-        let admissions = Arc::new(Admissions::default());
+        let admissions = Admissions::default();
         let limits = Limits { max_connections: Some(3), max_connections_per_ip: Some(2), ..Default::default() };
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
@@ -153,6 +183,14 @@ mod tests {
         assert_eq!(admissions.admit(b, &limits).err(), Some(OverLimit::Total));
         assert_eq!(admissions.open(), 3);
         drop(first);
+        assert!(admissions.admit(a, &limits).is_ok());
+        // Kept as a connection keeps it, the place is held until given back.
+        let kept = admissions.admit(a, &limits).unwrap().keep();
+        assert_eq!(kept, ADMITTED_PER_ADDRESS);
+        assert_eq!(admissions.admit(b, &limits).err(), Some(OverLimit::Total));
+        assert_eq!(admissions.open(), 3);
+        admissions.give_back_kept(kept, a);
+        assert_eq!(admissions.open(), 2);
         assert!(admissions.admit(a, &limits).is_ok());
     }
 

@@ -127,7 +127,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         wake_reader: Signal::default(),
         route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
         server: server.clone(),
-        admission: Mutex::new(Some(admission)),
+        admission: AtomicU8::new(admission.keep()),
     });
     server.track(&conn);
     if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
