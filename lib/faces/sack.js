@@ -271,7 +271,6 @@ class Connection {
   /** After a post: this object gets no more events (the native side passes them to the new thread). */
   _detach() {
     this._posted = true;
-    if (this._server) this._server._connections.delete(this);
     unregister(this._native.slot);
   }
 
@@ -281,13 +280,13 @@ class Connection {
 
   _onMessage(payload) {
     const handler = this._messageHandlers;
+    // Called per message: no arguments array, as callHandlers would need.
     if (typeof handler === 'function') handler.call(this, payload);
-    else callHandlers(handler, this, [payload]);
+    else if (handler) for (let i = 0; i < handler.length; i++) handler[i].call(this, payload);
   }
 
   _onClose(code, reason) {
     this._closed = true;
-    if (this._server) this._server._connections.delete(this);
     callHandlers(this._closeHandlers, this, [code, reason || null]);
   }
 
@@ -317,7 +316,6 @@ class ServerImpl {
     this._handlers = {};
     this._pending = null;
     this._fallback = undefined;
-    this._connections = new Set();
     this._readyState = readyStates.LISTENING;
     if (onconnect) this.on('connect', onconnect);
     register(this._native.slot, this);
@@ -392,7 +390,6 @@ class ServerImpl {
   }
 
   _opened(ws) {
-    this._connections.add(ws);
     const onconnect = this._handlers.connect;
     if (onconnect) onconnect.call(ws, ws);
   }
