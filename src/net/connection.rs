@@ -65,9 +65,10 @@ pub struct Conn {
     pub(super) control_events: AtomicBool,
     /// In place rather than behind an Arc of its own: one allocation less per connection.
     pub(super) handshake: Handshake,
-    /// Resolves the pending upgrade: true once the 101 is queued.
-    pub(super) decision: Mutex<Option<oneshot::Sender<bool>>>,
-    /// Wakes the reader when something outside it changed (a close was queued).
+    /// The application's answer to the upgrade (`upgrade::PENDING`, `ACCEPTED` or `REFUSED`), decided once.
+    pub(super) decision: AtomicU8,
+    /// Wakes the reader when something outside it changed (a close was queued), and before that the upgrade's
+    /// task when the application decided.
     pub(super) wake_reader: Signal,
     /// Where events go; it can move to another thread.
     pub route: Route,

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
-use tokio::sync::oneshot;
 use tokio::time::timeout;
 
 use super::connection::{Conn, CLOSED, CLOSING, CONNECTING, OPEN};
@@ -48,6 +47,14 @@ impl Handshake {
         })
     }
 }
+
+/// The application's answer to an upgrade (`Conn::decision`).
+pub const PENDING: u8 = 0;
+/// The 101 is queued.
+pub const ACCEPTED: u8 = 1;
+pub const REFUSED: u8 = 2;
+/// An accept or reject is writing its answer.
+const DECIDING: u8 = 3;
 
 /// What a client refused by a connection limit is told to wait before it tries again.
 const RETRY_AFTER_SECONDS: &str = "5";
@@ -106,7 +113,6 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         _ => None,
     };
     let (negotiated, extensions) = negotiated.map_or((None, None), |(n, answer)| (Some(n), Some(answer.into_boxed_str())));
-    let (decide, decided) = oneshot::channel();
     let server_sink = server.sink.clone();
     let tls = socket.tls_info();
     let conn = Arc::new(Conn {
@@ -123,7 +129,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         frames: AtomicBool::new(false),
         control_events: AtomicBool::new(false),
         handshake: Handshake { head, upgrade, extensions, tls: tls.map(Box::new), tag },
-        decision: Mutex::new(Some(decide)),
+        decision: AtomicU8::new(PENDING),
         wake_reader: Signal::default(),
         route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
         server: server.clone(),
@@ -133,7 +139,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
     if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
         conn.reject(503, "Service Unavailable", &[]);
     }
-    let accepted = decided.await.unwrap_or(false);
+    let accepted = conn.decided().await;
     let socket = conn.socket().expect("released only when the connection ends");
     if accepted {
         // A task of its own for the open connection, not this one: this task's state holds everything the
@@ -151,10 +157,12 @@ impl Conn {
     /// Finishes a pending upgrade with a 101 (plus `extra` header lines); false if it was already decided.
     /// A client that already went away is not answered: false, and the connection ends (1006).
     pub fn accept(self: &Arc<Self>, protocol: Option<&str>, extra: &[String]) -> bool {
-        let Some(decide) = self.decision.lock().unwrap().take() else { return false };
+        if !self.begin_decision() {
+            return false;
+        }
         if self.socket().is_none_or(|s| s.peer_gone()) {
             self.state.store(CLOSING, Ordering::Release);
-            let _ = decide.send(false);
+            self.decide(REFUSED);
             return false;
         }
         let answer = handshake::switching_protocols(self.handshake.upgrade.key.as_str(), protocol, self.handshake.extensions.as_deref(), extra);
@@ -162,18 +170,44 @@ impl Conn {
         self.state.store(OPEN, Ordering::Release);
         self.write_now();
         stats::add(&self.server.stats.accepted, 1);
-        let _ = decide.send(true);
+        self.decide(ACCEPTED);
         true
     }
 
     /// Refuses a pending upgrade with an HTTP error; false if it was already decided.
     pub fn reject(&self, status: u16, body: &str, headers: &[(&str, &str)]) -> bool {
-        let Some(decide) = self.decision.lock().unwrap().take() else { return false };
+        if !self.begin_decision() {
+            return false;
+        }
         stats::add(&self.server.stats.refused_by_application, 1);
         let answer = handshake::error_response(status, body, headers);
         self.outbox.push_close(|buf| buf.extend_from_slice(&answer));
         self.state.store(CLOSING, Ordering::Release);
-        let _ = decide.send(false);
+        self.decide(REFUSED);
         true
+    }
+
+    /// Claims the upgrade's decision for this caller: false if another accept or reject has it already.
+    fn begin_decision(&self) -> bool {
+        self.decision.compare_exchange(PENDING, DECIDING, Ordering::AcqRel, Ordering::Acquire).is_ok()
+    }
+
+    /// Publishes the decision and wakes the upgrade's task, which waits in `decided`.
+    fn decide(&self, decision: u8) {
+        self.decision.store(decision, Ordering::Release);
+        self.wake_reader.notify();
+    }
+
+    /// Resolves with the application's decision: true once the 101 is queued.
+    async fn decided(&self) -> bool {
+        loop {
+            match self.decision.load(Ordering::Acquire) {
+                ACCEPTED => return true,
+                REFUSED => return false,
+                // The reader is not running yet, so its signal is this task's; a wake for anything else only
+                // makes it look again.
+                _ => self.wake_reader.notified().await,
+            }
+        }
     }
 }
