@@ -54,7 +54,7 @@ pub const ADMITTED: u8 = 1;
 pub const ADMITTED_PER_ADDRESS: u8 = 2;
 
 impl Admission<'_> {
-    /// The admission as the byte its connection keeps; `Admissions::give_back` ends it.
+    /// The admission as the byte its connection keeps; `Admissions::give_back_kept` ends it.
     pub fn keep(self) -> u8 {
         let kept = if self.ip.is_some() { ADMITTED_PER_ADDRESS } else { ADMITTED };
         // Nothing to free: the admission is a reference and an address, and its place is now the byte's.

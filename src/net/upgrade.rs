@@ -49,10 +49,10 @@ impl Handshake {
 }
 
 /// The application's answer to an upgrade (`Conn::decision`).
-pub const PENDING: u8 = 0;
+const PENDING: u8 = 0;
 /// The 101 is queued.
-pub const ACCEPTED: u8 = 1;
-pub const REFUSED: u8 = 2;
+const ACCEPTED: u8 = 1;
+const REFUSED: u8 = 2;
 /// An accept or reject is writing its answer.
 const DECIDING: u8 = 3;
 
