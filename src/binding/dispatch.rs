@@ -119,12 +119,16 @@ unsafe fn drain_events(env: sys::napi_env, dispatch: sys::napi_value, pump: &Pum
 
 /// Hands up to `BATCH` events to one `dispatch` call; Ok(true) if the batch was full (more may wait).
 unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &Pump, consumed: &mut usize) -> Result<bool> {
-    let events: Vec<(u32, Event)> = pump.rx.try_iter().take(BATCH).collect();
+    // Sized once: collected from the channel's iterator, which gives no length, the vector grew by doubling,
+    // moving the batch each time.
+    let mut events = Vec::with_capacity(pump.rx.len().min(BATCH));
+    events.extend(pump.rx.try_iter().take(BATCH));
     if events.is_empty() {
         return Ok(false);
     }
     let full = events.len() == BATCH;
     let mut barriers = Vec::new();
+    // Filtered in place (the vector's own storage is reused).
     let mut events: Vec<(u32, Event)> = events
         .into_iter()
         .filter_map(|(slot, event)| {
