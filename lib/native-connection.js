@@ -3,10 +3,16 @@
 // slot, whose methods call the module functions of src/binding/connection.rs. The handle keeps the native
 // connection until this object is collected; then the registry below releases it. A wrapped native class would
 // cost every connection about 350 bytes more (a napi reference, napi-rs's wrapper, an External and a type tag).
+//
+// An open connection is held here by its slot, so it cannot be collected before its events end; it joins the
+// registry only then (`retire`). A registration costs V8 a 72-byte cell, which idle connections do not pay.
 
 const native = require('./addon.js').loadAddon();
 
 const released = new FinalizationRegistry((id) => native.connectionRelease(id));
+
+/** slot → the connection whose events that slot carries to this thread. */
+const open = [];
 
 class NativeConnection {
   /** `handle`: [handle number, event slot], as an upgrade or a posted connection arrives (src/binding/events.rs). */
@@ -14,12 +20,17 @@ class NativeConnection {
     this._id = handle[0];
     /** The slot this connection's events carry. */
     this.slot = handle[1];
-    released.register(this, this._id);
+    open[this.slot] = this;
   }
 
   handshake() { return native.connectionHandshake(this._id); }
   get firstProtocol() { return native.connectionFirstProtocol(this._id); }
-  post(name, queue) { return native.connectionPost(this._id, name, queue); }
+  post(name, queue) {
+    const moved = native.connectionPost(this._id, name, queue);
+    // Its events go to the other thread now, the last of them too.
+    if (moved) retire(this.slot);
+    return moved;
+  }
   get remote() { return native.connectionRemote(this._id); }
   get local() { return native.connectionLocal(this._id); }
   accept(protocol, headers) { return native.connectionAccept(this._id, protocol, headers); }
@@ -43,4 +54,18 @@ class NativeConnection {
   get readyState() { return native.connectionReadyState(this._id); }
 }
 
-module.exports = { NativeConnection };
+/** No more events come to this thread for `slot` (it closed, or moved away): its connection's handle is released
+ * once the object is collected. */
+function retire(slot) {
+  const conn = open[slot];
+  if (conn === undefined) return;
+  open[slot] = undefined;
+  released.register(conn, conn._id);
+}
+
+/** A connection that arrived with nobody to take it: nothing refers to its handle. */
+function releaseUntaken(handle) {
+  native.connectionRelease(handle[0]);
+}
+
+module.exports = { NativeConnection, retire, releaseUntaken };

@@ -5,7 +5,7 @@
 // target's handler method.
 
 const native = require('./addon.js').loadAddon();
-const { NativeConnection } = require('./native-connection.js');
+const { NativeConnection, retire, releaseUntaken } = require('./native-connection.js');
 
 // The event kinds, as the native side numbers them (src/binding/events.rs).
 const {
@@ -44,9 +44,10 @@ function deliver(index, code, payload) {
   if (target === undefined) {
     // Posted to another thread during this batch (the native side passes the event on), or dropped by its face.
     (undelivered ??= []).push(index);
-    // A connection nobody takes: its handle is released once this object is collected.
     const kind = code & KIND_MASK;
-    if (kind === UPGRADE || kind === POSTED) new NativeConnection(payload);
+    if (kind === UPGRADE || kind === POSTED) releaseUntaken(payload);
+    // Dropped by its face: the connection may still be in use, and is released when collected.
+    else if (kind === CLOSED) retire(slot);
     return;
   }
   switch (code & KIND_MASK) {
@@ -77,6 +78,7 @@ function deliver(index, code, payload) {
       break;
     case CLOSED:
       targets[slot] = undefined;
+      retire(slot);
       target._onClose(payload[0], payload[1]);
       break;
     case DRAIN:

@@ -156,6 +156,13 @@ function checkHandler(fn) {
   if (typeof fn !== 'function') throw new Error('Argument is not a function');
 }
 
+// A connection's `_life` and `_decision` values.
+const OPEN = 0;
+const CLOSED = 1;
+const POSTED = 2;
+/** `block()` was called: the upgrade waits for resume() or close(). */
+const BLOCKED = Object.freeze({});
+
 /** What a connection's opening request said: read from the native side when first asked for (see `request`). */
 const REQUEST_FIELDS = ['url', 'headers', 'CGI', 'connection', 'protocols', 'extensions'];
 
@@ -174,10 +181,11 @@ class Connection {
     this._closeHandlers = undefined;
     this._handlers = undefined;
     this._request = undefined;
+    /** During the upgrade: the accept handler's `accept()` or `reject()`, or BLOCKED. */
     this._decision = null;
-    this._blocked = false;
-    this._closed = false;
-    this._posted = false;
+    /** OPEN, then CLOSED once the close event was delivered, or POSTED once the connection went to another thread
+     * (one field for both: every field costs every connection 8 bytes). */
+    this._life = OPEN;
     this.protocol = undefined;
   }
 
@@ -195,7 +203,7 @@ class Connection {
 
   // CLOSED only once the close event has been delivered, so that state and events agree.
   get readyState() {
-    if (this._closed) return readyStates.CLOSED;
+    if (this._life === CLOSED) return readyStates.CLOSED;
     const state = this._native.readyState;
     return state === readyStates.CLOSED ? readyStates.CLOSING : state;
   }
@@ -217,12 +225,12 @@ class Connection {
   }
 
   _usable() {
-    if (this._posted) throw new Error('Connection was posted to another thread; use the object that thread received.');
+    if (this._life === POSTED) throw new Error('Connection was posted to another thread; use the object that thread received.');
   }
 
   send(data) {
     this._usable();
-    if (this._closed) throw new Error('Connection has already been closed.');
+    if (this._life === CLOSED) throw new Error('Connection has already been closed.');
     this._native.send(asPayload(data));
   }
 
@@ -241,7 +249,7 @@ class Connection {
   }
 
   /** Keeps a pending accept pending after the accept handler returns (finish it with resume() or close()). */
-  block() { this._blocked = true; }
+  block() { this._decision ??= BLOCKED; }
 
   /** Accepts a pending upgrade: a blocked one, or one posted to this thread. */
   resume() {
@@ -255,7 +263,7 @@ class Connection {
   }
 
   _finishUpgrade(accept, status) {
-    if (this._posted) return;
+    if (this._life === POSTED) return;
     if (!accept) {
       this._native.reject(status);
       return;
@@ -270,7 +278,7 @@ class Connection {
 
   /** After a post: this object gets no more events (the native side passes them to the new thread). */
   _detach() {
-    this._posted = true;
+    this._life = POSTED;
     unregister(this._native.slot);
   }
 
@@ -286,7 +294,7 @@ class Connection {
   }
 
   _onClose(code, reason) {
-    this._closed = true;
+    this._life = CLOSED;
     callHandlers(this._closeHandlers, this, [code, reason || null]);
   }
 
@@ -379,9 +387,8 @@ class ServerImpl {
     } finally {
       this._pending = null;
     }
-    if (ws._posted) return undefined;
+    if (ws._life === POSTED || ws._decision === BLOCKED) return undefined;
     if (ws._decision) return ws._finishUpgrade(ws._decision.accept, ws._decision.status);
-    if (ws._blocked) return undefined;
     if (result && typeof result.then === 'function') {
       result.then(() => ws._finishUpgrade(true), () => ws._finishUpgrade(false));
       return undefined;
@@ -440,8 +447,8 @@ const Thread = {
   post(name, ws, options) {
     if (typeof name !== 'string') throw new TypeError('Thread.post: the name must be a string');
     if (!(ws instanceof Connection)) throw new TypeError('Thread.post: the socket must be a ferrows server connection');
-    if (ws._posted) throw new Error('Thread.post: the connection was already posted to another thread');
-    if (ws._closed) throw new Error('Thread.post: the connection is closed');
+    if (ws._life === POSTED) throw new Error('Thread.post: the connection was already posted to another thread');
+    if (ws._life === CLOSED) throw new Error('Thread.post: the connection is closed');
     const moved = ws._native.post(name, Boolean(options && options.queue));
     if (moved) ws._detach();
     return moved;
