@@ -20,6 +20,7 @@ use super::pump;
 use crate::net::listener::listen;
 use crate::net::server::{detached, Server, ServerConfig};
 use crate::protocol::handshake::Request;
+use crate::protocol::packed_head::PackedHead;
 use crate::net::{EventSink, Sink};
 use crate::net::tls::{server_config, CertSpec, HostSpec, SniResolver, TlsOptions};
 use crate::protocol::deflate::DeflateConfig;
@@ -176,14 +177,16 @@ impl NativeDeflateOptions {
 }
 
 /// The request Node's HTTP parser read, and the same request as bytes (what the handshake keeps).
-fn request_from_node(method: String, url: String, raw_headers: Vec<String>) -> (Request, Box<[u8]>) {
+fn request_from_node(method: String, url: String, raw_headers: Vec<String>) -> (Request, PackedHead) {
     let headers: Vec<(String, String)> = raw_headers.chunks(2).filter(|p| p.len() == 2).map(|p| (p[0].clone(), p[1].clone())).collect();
     let mut head = format!("{method} {url} HTTP/1.1\r\n");
     for (name, value) in &headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    (Request { method, target: url, version: 1, headers }, head.into_bytes().into_boxed_slice())
+    let request = Request { method, target: url, version: 1, headers };
+    let head = PackedHead::new(head.as_bytes(), &request);
+    (request, head)
 }
 
 /// The JavaScript end of a bridged connection: it feeds what its Node socket reads and writes what arrives as

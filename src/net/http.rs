@@ -18,6 +18,7 @@ use super::socket::Socket;
 use super::failure::Failure;
 use super::Event;
 use crate::protocol::handshake::{self, Rejection, Request};
+use crate::protocol::packed_head::PackedHead;
 use crate::protocol::http::{self, BodyKind, ChunkedDecoder, Framing};
 
 /// A plain request and the answer being written to it.
@@ -146,11 +147,11 @@ pub async fn serve(server: Arc<Server>, tcp: TcpStream, peer: SocketAddr) {
 
 /// Reads until a whole request head is in `buf` (which keeps any bytes after it). `Err(None)`: the peer left.
 /// Returns the parsed request and its head as received.
-async fn read_request(socket: &Socket, buf: &mut BytesMut, max: usize) -> Result<(Request, Box<[u8]>), Option<Rejection>> {
+async fn read_request(socket: &Socket, buf: &mut BytesMut, max: usize) -> Result<(Request, PackedHead), Option<Rejection>> {
     loop {
         if let Some((request, len)) = handshake::parse_request(buf, max).map_err(Some)? {
             // A copy: a slice of `buf` would keep its whole read buffer alive with the connection.
-            let head: Box<[u8]> = buf[..len].into();
+            let head = PackedHead::new(&buf[..len], &request);
             buf.advance(len);
             if buf.is_empty() {
                 read_buffer::give_back(buf);

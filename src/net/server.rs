@@ -26,6 +26,7 @@ use super::{Event, Sink};
 use crate::protocol::close::GOING_AWAY;
 use crate::protocol::deflate::DeflateConfig;
 use crate::protocol::handshake::Request;
+use crate::protocol::packed_head::PackedHead;
 
 pub struct ServerConfig {
     pub max_payload: usize,
@@ -154,7 +155,7 @@ impl Server {
 
     /// Runs an upgrade over a bridge (bytes relayed by JavaScript), as `adopt` does over a socket.
     #[allow(clippy::too_many_arguments)]
-    pub fn adopt_bridged(self: &Arc<Self>, bridge: Arc<Bridge>, peer: SocketAddr, local: SocketAddr, tag: u32, request: Request, head: Box<[u8]>, buffered: BytesMut) -> io::Result<()> {
+    pub fn adopt_bridged(self: &Arc<Self>, bridge: Arc<Bridge>, peer: SocketAddr, local: SocketAddr, tag: u32, request: Request, head: PackedHead, buffered: BytesMut) -> io::Result<()> {
         let rt = runtime(None).map_err(io::Error::other)?;
         rt.spawn(upgrade(self.clone(), Socket::bridged(bridge), peer, local, request, head, buffered, tag));
         Ok(())
@@ -162,7 +163,7 @@ impl Server {
 
     /// Takes over a socket whose upgrade request was already read (by Node's HTTP server): `head` is that
     /// request as bytes and `buffered` whatever the client sent after it.
-    pub fn adopt(self: &Arc<Self>, tcp: std::net::TcpStream, tag: u32, request: Request, head: Box<[u8]>, buffered: BytesMut) -> io::Result<()> {
+    pub fn adopt(self: &Arc<Self>, tcp: std::net::TcpStream, tag: u32, request: Request, head: PackedHead, buffered: BytesMut) -> io::Result<()> {
         let rt = runtime(None).map_err(io::Error::other)?;
         let _guard = rt.enter();
         tcp.set_nonblocking(true)?;

@@ -21,12 +21,13 @@ use super::{Event, Sink};
 use crate::protocol::close::ABNORMAL;
 use crate::protocol::deflate::{self, Deflater};
 use crate::protocol::handshake::{self, Request, Upgrade};
+use crate::protocol::packed_head::PackedHead;
 
 /// What the client sent to open the connection. The request is kept as the bytes received (one allocation
-/// instead of one per header) and parsed again when JavaScript asks for it.
+/// instead of one per header, its common lines packed) and parsed again when JavaScript asks for it.
 pub struct Handshake {
+    head: PackedHead,
     /// Boxed slices rather than Bytes and String: every connection holds these for its whole life.
-    head: Box<[u8]>,
     pub upgrade: Upgrade,
     /// The `Sec-WebSocket-Extensions` answer, when an extension was negotiated.
     pub extensions: Option<Box<str>>,
@@ -39,7 +40,8 @@ pub struct Handshake {
 impl Handshake {
     pub fn request(&self) -> Request {
         // These bytes parsed once already, so they parse again; the empty fallback only keeps this panic-free.
-        handshake::parse_request(&self.head, usize::MAX).ok().flatten().map(|(r, _)| r).unwrap_or(Request {
+        let head = self.head.unpack(self.upgrade.key.as_str());
+        handshake::parse_request(&head, usize::MAX).ok().flatten().map(|(r, _)| r).unwrap_or(Request {
             method: String::new(),
             target: String::new(),
             version: 1,
@@ -60,10 +62,10 @@ const DECIDING: u8 = 3;
 const RETRY_AFTER_SECONDS: &str = "5";
 
 /// Takes an upgrade request: validates it, waits for the application's decision, then runs the connection
-/// until it closes. `head` is the request as received, `buf` whatever the client sent after it, `tag` an
+/// until it closes. `head` is the request as received (packed), `buf` whatever the client sent after it, `tag` an
 /// adopted socket's token (0 otherwise).
 #[allow(clippy::too_many_arguments)]
-pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: Box<[u8]>, buf: BytesMut, tag: u32) {
+pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, local: SocketAddr, request: Request, head: PackedHead, buf: BytesMut, tag: u32) {
     let upgrade = match handshake::validate_upgrade(&request, server.config.bad_version_status) {
         Ok(upgrade) => upgrade,
         Err(rejection) => {

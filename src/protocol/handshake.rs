@@ -129,7 +129,7 @@ pub fn validate_upgrade(req: &Request, bad_version_status: u16) -> Result<Upgrad
     if !req.header("connection").is_some_and(|c| has_token(c, "upgrade")) {
         return Err(Rejection::new(400, "Invalid Connection header"));
     }
-    let key = req.header("sec-websocket-key").map(str::trim).unwrap_or("");
+    let key = offered_key(req);
     let decoded = base64::engine::general_purpose::STANDARD.decode(key).unwrap_or_default();
     let Some(key) = <[u8; 24]>::try_from(key.as_bytes()).ok().filter(|_| decoded.len() == 16) else {
         return Err(Rejection::new(400, "Missing or invalid Sec-WebSocket-Key header"));
@@ -155,6 +155,11 @@ pub fn validate_upgrade(req: &Request, bad_version_status: u16) -> Result<Upgrad
         }
     }
     Ok(Upgrade { key: ClientKey(key), version, protocols })
+}
+
+/// The request's `Sec-WebSocket-Key` value, trimmed ('' without one): a valid upgrade's key is these bytes.
+pub fn offered_key(req: &Request) -> &str {
+    req.header("sec-websocket-key").map(str::trim).unwrap_or("")
 }
 
 /// `Sec-WebSocket-Accept` for a client key.

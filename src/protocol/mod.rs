@@ -5,6 +5,7 @@ pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod http;
+pub mod packed_head;
 pub mod receiver;
 pub mod sender;
 pub mod utf8;
