@@ -106,6 +106,32 @@ test('closeOnBackpressureLimit: a client that does not read is closed with 1008 
   t.is(closeCode(await attacker.closed()), 1008);
 });
 
+test('a client that stops reading is not read until it takes its echoes, then gets every one of them', async (t) => {
+  t.timeout(30000);
+  const server = startServer(t, { maxBackpressure: 256 * 1024 });
+  let received = 0;
+  server.onconnect = function (ws) {
+    ws.onmessage = (msg) => {
+      received++;
+      ws.send(msg);
+    };
+  };
+  const client = await connect({ port: server.port });
+  client._socket.pause();
+  const count = 400;
+  const message = Buffer.alloc(16 * 1024, 7);
+  for (let i = 0; i < count; i++) client.send(message);
+  // 6.4 MiB sent against a 256 KiB limit: the server stops reading while its echoes wait.
+  await new Promise((r) => setTimeout(r, 500));
+  t.true(received < count, `the server read all ${received} messages of a client that took none of its echoes`);
+  let echoed = 0;
+  const all = new Promise((resolve) => client.on('message', () => ++echoed === count && resolve()));
+  client._socket.resume();
+  await all;
+  t.is(received, count);
+  client.close();
+});
+
 test('maxBackpressure must be a positive number of bytes', (t) => {
   t.throws(() => startServer(t, { maxBackpressure: -1 }), { message: /maxBackpressure must be a positive number/ });
   t.throws(() => startServer(t, { maxBackpressure: 'big' }), { instanceOf: TypeError });

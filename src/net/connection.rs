@@ -67,9 +67,6 @@ pub struct Conn {
     pub(super) handshake: Handshake,
     /// The application's answer to the upgrade (`upgrade::PENDING`, `ACCEPTED` or `REFUSED`), decided once.
     pub(super) decision: AtomicU8,
-    /// Wakes the reader when something outside it changed (a close was queued), and before that the upgrade's
-    /// task when the application decided.
-    pub(super) wake_reader: Signal,
     /// Where events go; it can move to another thread.
     pub route: Route,
     /// Its place in the connection limits (`Admission::keep`), given back when it ends.
@@ -126,7 +123,7 @@ where
                 }
             }
             let bytes = task.socket.poll_read_ready(cx).is_none_or(|ready| ready.is_ready());
-            if !bytes && task.conn.wake_reader.poll_notified(cx).is_pending() {
+            if !bytes && task.conn.wake_reader().poll_notified(cx).is_pending() {
                 return Poll::Pending;
             }
             task.working = Some(Box::pin((task.resume)(task.conn.clone(), task.socket.clone(), BytesMut::new())));
@@ -185,9 +182,15 @@ impl Conn {
         &self.handshake
     }
 
+    /// Wakes the reader when something outside it changed (a close was queued, the queue drained), and before
+    /// that the upgrade's task when the application decided. The outbox holds it: its writer is one of the wakers.
+    pub(super) fn wake_reader(&self) -> &Signal {
+        &self.outbox.reader
+    }
+
     /// Wakes the reader (a queued connection got its receiving thread).
     pub fn wake(&self) {
-        self.wake_reader.notify();
+        self.wake_reader().notify();
     }
 
     /// Starts the closing handshake from this side (a pending upgrade is refused instead).
@@ -201,7 +204,7 @@ impl Conn {
             let mask = self.mask();
             self.outbox.push_close(|buf| encode_close(buf, code, reason, mask));
             self.write_now();
-            self.wake_reader.notify();
+            self.wake_reader().notify();
         }
     }
 
@@ -223,7 +226,7 @@ impl Conn {
     pub fn set_paused(&self, paused: bool) {
         self.paused.store(paused, Ordering::Release);
         if !paused {
-            self.wake_reader.notify();
+            self.wake_reader().notify();
         }
     }
 
@@ -233,7 +236,7 @@ impl Conn {
             socket.abort();
         }
         self.paused.store(false, Ordering::Release);
-        self.wake_reader.notify();
+        self.wake_reader().notify();
     }
 
     /// Starts the task of the open connection: it reads and dispatches until the connection closes, then reports
@@ -366,7 +369,7 @@ impl Conn {
                     timer.set(Instant::now() + wait);
                     tokio::select! {
                         _ = timer.fired() => {}
-                        _ = self.wake_reader.notified() => continue,
+                        _ = self.wake_reader().notified() => continue,
                     }
                 }
                 if buf.is_empty() {
@@ -378,7 +381,7 @@ impl Conn {
                 }
                 if self.paused.load(Ordering::Acquire) && self.state() == OPEN {
                     // Paused by the application (ws's pause()): read nothing until resume() or a close.
-                    self.wake_reader.notified().await;
+                    self.wake_reader().notified().await;
                     continue;
                 }
                 if close_deadline.is_none() && self.state() == CLOSING {
@@ -391,12 +394,13 @@ impl Conn {
                     // The client is not reading what it caused: stop reading it until the queue is half drained.
                     stats::add(&self.server.stats.backpressure_pauses, 1);
                     timer.set_or_clear(close_deadline);
-                    tokio::select! {
-                        // Boxed here and below: waits only a slow reader or a busy thread causes, kept out of the
-                        // state every connection's task holds.
-                        _ = Box::pin(self.outbox.drained_to(self.server.config.max_backpressure / 2)) => {}
-                        _ = self.wake_reader.notified() => continue,
-                        _ = timer.fired() => return Some(Ending::Dropped),
+                    // The outbox's writer wakes the reader once the queue is down to the mark (and the loop looks
+                    // again: whatever else woke it, too).
+                    if self.outbox.wake_reader_at(self.server.config.max_backpressure / 2) {
+                        tokio::select! {
+                            _ = self.wake_reader().notified() => continue,
+                            _ = timer.fired() => return Some(Ending::Dropped),
+                        }
                     }
                 }
                 {
@@ -405,14 +409,16 @@ impl Conn {
                             return Some(Ending::Dropped);
                         }
                         // Queued for a receiving thread: nothing is read until one takes the connection.
-                        self.wake_reader.notified().await;
+                        self.wake_reader().notified().await;
                         continue;
                     };
                     if consumer.backlog().is_full() {
                         timer.set_or_clear(close_deadline);
                         tokio::select! {
+                            // Boxed: a wait only a busy thread causes, kept out of the state every connection's
+                            // task holds.
                             _ = Box::pin(consumer.backlog().room()) => {}
-                            _ = self.wake_reader.notified() => continue,
+                            _ = self.wake_reader().notified() => continue,
                             _ = timer.fired() => return Some(Ending::Dropped),
                         }
                     }
@@ -445,7 +451,7 @@ impl Conn {
                             }
                         }
                     },
-                    _ = self.wake_reader.notified() => {}
+                    _ = self.wake_reader().notified() => {}
                     _ = timer.fired() => {
                         let now = Instant::now();
                         let due = |at: Option<Instant>| at.is_some_and(|at| now >= at);

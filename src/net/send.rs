@@ -133,7 +133,7 @@ impl Conn {
     /// With `close_on_backpressure_limit`, a queue past the limit wakes the reader now, so that it closes (1008).
     fn check_backpressure(&self) {
         if self.server.config.close_on_backpressure_limit && self.over_backpressure() {
-            self.wake_reader.notify();
+            self.wake_reader().notify();
         }
     }
 

@@ -9,7 +9,6 @@ use bytes::BytesMut;
 use tokio::time::timeout;
 
 use super::connection::{Conn, CLOSED, CLOSING, CONNECTING, OPEN};
-use super::signal::Signal;
 use super::outbox::Outbox;
 use super::route::Route;
 use super::send::Compression;
@@ -132,7 +131,6 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         control_events: AtomicBool::new(false),
         handshake: Handshake { head, upgrade, extensions, tls: tls.map(Box::new), tag },
         decision: AtomicU8::new(PENDING),
-        wake_reader: Signal::default(),
         route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
         server: server.clone(),
         admission: AtomicU8::new(admission.keep()),
@@ -197,7 +195,7 @@ impl Conn {
     /// Publishes the decision and wakes the upgrade's task, which waits in `decided`.
     fn decide(&self, decision: u8) {
         self.decision.store(decision, Ordering::Release);
-        self.wake_reader.notify();
+        self.wake_reader().notify();
     }
 
     /// Resolves with the application's decision: true once the 101 is queued.
@@ -208,7 +206,7 @@ impl Conn {
                 REFUSED => return false,
                 // The reader is not running yet, so its signal is this task's; a wake for anything else only
                 // makes it look again.
-                _ => self.wake_reader.notified().await,
+                _ => self.wake_reader().notified().await,
             }
         }
     }
