@@ -1,5 +1,6 @@
-//! Giving memory back to the system after idle connections released their compression states, or a large write
-//! queue (a client that read slowly or not at all) was freed.
+//! Giving memory back to the system after idle connections released their compression states, a large write
+//! queue (a client that read slowly or not at all) was freed, or handshakes finished (each held a 64 KiB read
+//! buffer and its task's state while it ran).
 //!
 //! A deflate state is a few hundred KiB. glibc keeps freed memory in its arenas (and raises its mmap threshold
 //! once large blocks are freed), so without a trim the process would keep the peak of every burst resident.

@@ -145,6 +145,9 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         // A task of its own for the open connection, not this one: this task's state holds everything the
         // handshake needed, and would stay allocated for the connection's whole life.
         conn.start(socket, buf);
+        // What the handshake held (its read buffer, its task, the parsed request) was freed, and so was what
+        // JavaScript's compiler and collector threads used meanwhile: after a burst of handshakes, a trim.
+        super::memory::released();
     } else {
         let _ = timeout(server.config.close_timeout, conn.outbox.finish(&socket)).await;
         conn.state.store(CLOSED, Ordering::Release);
