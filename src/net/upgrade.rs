@@ -138,6 +138,10 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
     server.track(&conn);
     if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
         conn.reject(503, "Service Unavailable", &[]);
+    } else if server.accepts_all() {
+        // The application still gets the upgrade event, for an open connection (or, had it already decided,
+        // this does nothing).
+        conn.accept(conn.handshake.upgrade.protocols.first().map(String::as_str), &[]);
     }
     let accepted = conn.decided().await;
     let socket = conn.socket().expect("released only when the connection ends");
@@ -199,6 +203,11 @@ impl Conn {
     fn decide(&self, decision: u8) {
         self.decision.store(decision, Ordering::Release);
         self.wake_reader().notify();
+    }
+
+    /// The upgrade was accepted (by the application, or here: `Server::accepts_all`).
+    pub fn is_accepted(&self) -> bool {
+        self.decision.load(Ordering::Acquire) == ACCEPTED
     }
 
     /// Resolves with the application's decision: true once the 101 is queued.
