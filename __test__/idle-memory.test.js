@@ -10,10 +10,10 @@ const CONNECTIONS = 10000;
 /** Connections opening at once, as `../shared/wsbench conns` does. */
 const CONCURRENCY = 256;
 /**
- * Bytes per idle connection the server may hold: what it holds now (about 2.2 KB here, README "Memory per idle
- * connection") and a margin. Issue 14 asks for 2 KB, which ferrows does not reach yet; lower this as it does.
+ * Bytes per idle connection the server may hold: what it holds now (about 1.95 KB here, README "Memory per idle
+ * connection") and a margin for the spread between runs on this machine (1.9-2.1 KB). Issue 14 asks for 2 KB.
  */
-const BOUND = 2.5 * 1024;
+const BOUND = 2.25 * 1024;
 
 test('10,000 idle connections cost the server at most the bound per connection in resident memory', async (t) => {
   t.timeout(120000);

@@ -17,7 +17,7 @@ use super::server::Server;
 use super::stats;
 use super::socket::{Socket, TlsInfo};
 use super::{Event, Sink};
-use crate::protocol::close::ABNORMAL;
+use crate::protocol::close::{ABNORMAL, GOING_AWAY};
 use crate::protocol::deflate::{self, Deflater};
 use crate::protocol::handshake::{self, Request, Upgrade};
 use crate::protocol::packed_head::PackedHead;
@@ -136,12 +136,13 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         admission: AtomicU8::new(admission.keep()),
     });
     server.track(&conn);
-    if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
-        conn.reject(503, "Service Unavailable", &[]);
-    } else if server.accepts_all() {
-        // The application still gets the upgrade event, for an open connection (or, had it already decided,
-        // this does nothing).
+    if server.accepts_all() {
+        // Before the upgrade event, so that the application finds the connection accepted, never mid-decision.
         conn.accept(conn.handshake.upgrade.protocols.first().map(String::as_str), &[]);
+    }
+    if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
+        // Nobody will hear of it: a pending upgrade is refused (503), an accepted one closed.
+        conn.close(GOING_AWAY, b"");
     }
     let accepted = conn.decided().await;
     let socket = conn.socket().expect("released only when the connection ends");
