@@ -20,7 +20,8 @@ const upgrade = (extra = '', first = 'GET / HTTP/1.1') =>
   `${first}\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
   `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
 
-test('without an accept handler the 101 goes out while this thread is busy; the connect event follows', async (t) => {
+// Serial: it blocks this thread, which would delay the timers of the tests running beside it.
+test.serial('without an accept handler the 101 goes out while this thread is busy; the connect event follows', async (t) => {
   const { Worker } = require('worker_threads');
   const server = startServer(t);
   const connected = new Promise((resolve) => { server.onconnect = (ws) => resolve(ws.protocol); });
