@@ -20,28 +20,6 @@ const upgrade = (extra = '', first = 'GET / HTTP/1.1') =>
   `${first}\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
   `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${extra}\r\n`;
 
-// Serial: it blocks this thread, which would delay the timers of the tests running beside it.
-test.serial('without an accept handler the 101 goes out while this thread is busy; the connect event follows', async (t) => {
-  const { Worker } = require('worker_threads');
-  const server = startServer(t);
-  const connected = new Promise((resolve) => { server.onconnect = (ws) => resolve(ws.protocol); });
-  await new Promise((resolve) => setImmediate(resolve)); // the server's first tick has run
-  // A client in a worker (its own event loop): it flags its open in shared memory.
-  const opened = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(`
-    const { workerData } = require('worker_threads');
-    const ws = new (require(workerData.ws))(workerData.url, ['chat', 'other']);
-    ws.on('open', () => Atomics.store(workerData.opened, 0, 1));
-    ws.on('error', () => {});
-  `, { eval: true, workerData: { ws: require.resolve('ws'), url: `ws://127.0.0.1:${server.port}/`, opened } });
-  t.teardown(() => worker.terminate());
-  // This thread does not run its event loop until the client is open (bounded: 10 s).
-  const deadline = Date.now() + 10000;
-  while (Atomics.load(opened, 0) === 0 && Date.now() < deadline) Atomics.wait(opened, 0, 0, 10);
-  t.is(Atomics.load(opened, 0), 1, 'the 101 waited for the JavaScript thread');
-  t.is(await connected, 'chat', 'the first protocol offered, as an accept without a choice selects');
-});
-
 test('bad upgrade requests get an HTTP error before any upgrade', async (t) => {
   const server = startServer(t);
   const cases = [

@@ -34,8 +34,6 @@ class NativeConnection {
   get remote() { return native.connectionRemote(this._id); }
   get local() { return native.connectionLocal(this._id); }
   accept(protocol, headers) { return native.connectionAccept(this._id, protocol, headers); }
-  /** Accepted: by `accept`, or natively, before the upgrade event (NativeServer.setAcceptsAll). */
-  get accepted() { return native.connectionAccepted(this._id); }
   reject(status, body, headers) { return native.connectionReject(this._id, status, body, headers); }
   send(data) { return native.connectionSend(this._id, data); }
   sendAs(data, binary, options) { return native.connectionSendAs(this._id, data, binary, options); }

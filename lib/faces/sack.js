@@ -271,8 +271,7 @@ class Connection {
     // Without a choice, the first protocol the client offered (as ws does without handleProtocols): a client that
     // offers protocols refuses a 101 that names none.
     const protocol = this._decision?.protocol ?? this._native.firstProtocol ?? undefined;
-    // Accepted here, or already by the runtime (the server has no accept handler) with the same protocol.
-    if (!this._native.accept(protocol) && !this._native.accepted) return;
+    if (!this._native.accept(protocol)) return;
     this.protocol = protocol;
     if (this._server) this._server._opened(this);
   }
@@ -328,11 +327,6 @@ class ServerImpl {
     this._readyState = readyStates.LISTENING;
     if (onconnect) this.on('connect', onconnect);
     register(this._native.slot, this);
-    // Without an accept handler every upgrade is accepted, so the runtime sends the 101 itself instead of
-    // waiting for this thread. Decided once the code that made the server has run (it may set onaccept).
-    process.nextTick(() => {
-      if (!this._handlers.accept) this._native.setAcceptsAll(true);
-    });
   }
 
   get readyState() { return this._readyState; }
@@ -344,7 +338,6 @@ class ServerImpl {
     if (!SERVER_EVENTS.includes(event)) throw new Error(`Unknown server event '${event}'; expected one of ${SERVER_EVENTS.join(', ')}`);
     this._handlers[event] = fn; // one handler per event, as in sack
     if (event === 'request') this._native.setWantsRequests(true);
-    if (event === 'accept') this._native.setAcceptsAll(false);
     if (event === 'error' || event === 'lowError') this._native.setWantsErrors(true);
     return this;
   }

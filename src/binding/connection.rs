@@ -111,12 +111,6 @@ pub fn connection_first_protocol(id: u32) -> Result<Option<String>> {
     handles::with(id, |conn| Ok(conn.handshake().upgrade.protocols.first().cloned()))
 }
 
-/// Whether the upgrade was accepted: by `connectionAccept`, or natively (`NativeServer.setAcceptsAll`).
-#[napi(catch_unwind)]
-pub fn connection_accepted(id: u32) -> Result<bool> {
-    handles::with(id, |conn| Ok(conn.is_accepted()))
-}
-
 /// Hands the connection to a thread that called `acceptPosts(name)`; with `queue`, waits for one. False when no
 /// thread takes it (it then stays here).
 #[napi(catch_unwind)]

@@ -147,12 +147,12 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
     let mut shared: Vec<u8> = Vec::new();
     for (i, (slot, event)) in events.iter_mut().enumerate() {
         let slot = *slot;
-        if matches!(event, Event::Upgrade(_) | Event::Posted(..)) {
+        if matches!(event, Event::Upgrade { .. } | Event::Posted { .. }) {
             // A connection this thread's JavaScript now holds.
             pump::retain(env, pump);
         }
         // The last event of its slot (a one-shot registration is used up by its connection).
-        if matches!(event, Event::Closed { .. } | Event::ServerClosed | Event::Posted(_, true)) {
+        if matches!(event, Event::Closed { .. } | Event::ServerClosed | Event::Posted { last: true, .. }) {
             ended.push(slot);
         }
         let (kind, payload) = events::to_js(env, slot, event, &mut shared)?;

@@ -85,8 +85,8 @@ pub(super) unsafe fn to_js(env: sys::napi_env, slot: u32, event: &mut Event, sha
         Event::Ping(data) => (KIND_PING, values::array_buffer(env, data.clone())?),
         Event::Pong(data) => (KIND_PONG, values::array_buffer(env, data.clone())?),
         Event::Drain => (KIND_DRAIN, values::undefined(env)?),
-        Event::Upgrade(conn) => (KIND_UPGRADE, connection(env, conn)?),
-        Event::Posted(conn, _) => (KIND_POSTED, connection(env, conn)?),
+        Event::Upgrade { conn, slot } => (KIND_UPGRADE, connection(env, conn, *slot)?),
+        Event::Posted { conn, slot, .. } => (KIND_POSTED, connection(env, conn, *slot)?),
         Event::Request(exchange) => (KIND_REQUEST, NativeHttpExchange::new(exchange.clone()).into_instance(&Env::from_raw(env))?.value),
         Event::Failure { failure, peer, local, decide } => {
             let report = values::array(env, 4)?;
@@ -125,12 +125,11 @@ pub(super) unsafe fn to_js(env: sys::napi_env, slot: u32, event: &mut Event, sha
     })
 }
 
-/// A connection JavaScript now holds: [its handle number, its event slot] (see lib/native-connection.js). The slot is
-/// read now: the route forgets it once the connection ended, which may happen before JavaScript asks.
-unsafe fn connection(env: sys::napi_env, conn: &Arc<Conn>) -> Result<sys::napi_value> {
+/// A connection JavaScript now holds: [its handle number, its event slot] (see lib/native-connection.js).
+unsafe fn connection(env: sys::napi_env, conn: &Arc<Conn>, slot: u32) -> Result<sys::napi_value> {
     let pair = values::array(env, 2)?;
     values::set_element(env, pair, 0, values::uint32(env, handles::hold(conn.clone()))?)?;
-    values::set_element(env, pair, 1, values::uint32(env, conn.slot())?)?;
+    values::set_element(env, pair, 1, values::uint32(env, slot)?)?;
     Ok(pair)
 }
 

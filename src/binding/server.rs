@@ -403,13 +403,6 @@ impl NativeServer {
         self.server.set_wants_requests(on);
     }
 
-    /// true: upgrades are accepted natively with the first sub-protocol offered, before JavaScript hears of them
-    /// (for a face whose application decides nothing about upgrades); the upgrade event still comes.
-    #[napi(catch_unwind)]
-    pub fn set_accepts_all(&self, on: bool) {
-        self.server.set_accepts_all(on);
-    }
-
     /// Whether `error`/`lowError` events are wanted (only then are they produced).
     #[napi(catch_unwind)]
     pub fn set_wants_errors(&self, on: bool) {

@@ -34,7 +34,8 @@ static REGISTRY: LazyLock<Mutex<HashMap<String, Name>>> = LazyLock::new(|| Mutex
 /// queued for it, then what arrived meanwhile.
 fn hand_over(conn: &Arc<Conn>, receiver: &Receiver, to_queue: bool) -> bool {
     let to = Sink { consumer: receiver.pump.clone(), slot: receiver.pump.new_slot() };
-    let announce = (Sink { consumer: receiver.pump.clone(), slot: receiver.slot }, Event::Posted(conn.clone(), !receiver.persistent));
+    let posted = Event::Posted { conn: conn.clone(), slot: to.slot, last: !receiver.persistent };
+    let announce = (Sink { consumer: receiver.pump.clone(), slot: receiver.slot }, posted);
     if to_queue {
         // Already moving (queued): it only needed a destination.
         conn.route.set_destination(to, announce);

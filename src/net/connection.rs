@@ -167,10 +167,6 @@ impl Conn {
         &self.server
     }
 
-    /// The slot JavaScript knows this connection by (meaningless once it closed).
-    pub fn slot(&self) -> u32 {
-        self.route.slot().unwrap_or(u32::MAX)
-    }
 
     /// The last event: nothing is delivered after it.
     pub(super) fn emit_closed(&self, code: u16, reason: String) {

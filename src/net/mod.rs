@@ -37,8 +37,10 @@ pub use connection::Conn;
 
 /// What the network tells its owner, one connection or server at a time.
 pub enum Event {
-    /// A valid upgrade request is waiting for accept or reject; targets the server, carries the new connection.
-    Upgrade(Arc<Conn>),
+    /// A valid upgrade request is waiting for accept or reject; targets the server, carries the new connection
+    /// and the slot of its events. The slot comes with the event: a connection can end (a posted one, while it
+    /// moves), and its route forget the slot, before the event is handled.
+    Upgrade { conn: Arc<Conn>, slot: u32 },
     /// A plain HTTP request for the application to answer; targets the server.
     Request(Arc<http::Exchange>),
     Text(Bytes),
@@ -61,9 +63,9 @@ pub enum Event {
     /// A socket failed (targets the server). For `Failure::NotTls` the application decides through `decide`
     /// whether the connection goes on in plain text.
     Failure { failure: failure::Failure, peer: SocketAddr, local: SocketAddr, decide: Option<tokio::sync::oneshot::Sender<bool>> },
-    /// A connection handed over by another thread; targets a receiver registration. The flag says the
-    /// registration is used up (a one-shot `accept`).
-    Posted(Arc<Conn>, bool),
+    /// A connection handed over by another thread, with the slot of its events here (as for `Upgrade`); targets
+    /// a receiver registration. `last`: the registration is used up (a one-shot `accept`).
+    Posted { conn: Arc<Conn>, slot: u32, last: bool },
     /// Not shown to the consumer: the connection of this slot moved away and every event it had is behind.
     MoveEnd,
     /// Bytes for JavaScript to write to the Node socket of a bridged connection (targets the bridge).

@@ -86,9 +86,6 @@ pub struct Server {
     requests: AtomicBool,
     /// The application listens for failures (`Event::Failure`).
     errors: AtomicBool,
-    /// Upgrades are accepted here, with the first sub-protocol offered, as the application would (it decides
-    /// nothing about them): the 101 does not wait for its thread.
-    accepts_all: AtomicBool,
     /// Tells the accept loop to stop.
     pub(super) stop: Notify,
     /// Woken when the server stops, for tasks waiting on the application.
@@ -124,7 +121,6 @@ impl Server {
             closed: AtomicBool::new(false),
             requests: AtomicBool::new(false),
             errors: AtomicBool::new(false),
-            accepts_all: AtomicBool::new(false),
             stop: Notify::new(),
             stopped: Notify::new(),
             next_id: AtomicU64::new(0),
@@ -215,14 +211,6 @@ impl Server {
 
     pub fn wants_requests(&self) -> bool {
         self.requests.load(Ordering::Acquire)
-    }
-
-    pub fn set_accepts_all(&self, on: bool) {
-        self.accepts_all.store(on, Ordering::Release);
-    }
-
-    pub fn accepts_all(&self) -> bool {
-        self.accepts_all.load(Ordering::Acquire)
     }
 
     pub fn set_wants_errors(&self, on: bool) {

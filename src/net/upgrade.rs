@@ -17,7 +17,7 @@ use super::server::Server;
 use super::stats;
 use super::socket::{Socket, TlsInfo};
 use super::{Event, Sink};
-use crate::protocol::close::{ABNORMAL, GOING_AWAY};
+use crate::protocol::close::ABNORMAL;
 use crate::protocol::deflate::{self, Deflater};
 use crate::protocol::handshake::{self, Request, Upgrade};
 use crate::protocol::packed_head::PackedHead;
@@ -115,6 +115,7 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
     };
     let (negotiated, extensions) = negotiated.map_or((None, None), |(n, answer)| (Some(n), Some(answer.into_boxed_str())));
     let server_sink = server.sink.clone();
+    let slot = server_sink.consumer.new_slot();
     let tls = socket.tls_info();
     let conn = Arc::new(Conn {
         id: server.next_conn_id(),
@@ -131,18 +132,13 @@ pub async fn upgrade(server: Arc<Server>, socket: Socket, peer: SocketAddr, loca
         control_events: AtomicBool::new(false),
         handshake: Handshake { head, upgrade, extensions, tls: tls.map(Box::new), tag },
         decision: AtomicU8::new(PENDING),
-        route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot: server_sink.consumer.new_slot() }),
+        route: Route::new(Sink { consumer: server_sink.consumer.clone(), slot }),
         server: server.clone(),
         admission: AtomicU8::new(admission.keep()),
     });
     server.track(&conn);
-    if server.accepts_all() {
-        // Before the upgrade event, so that the application finds the connection accepted, never mid-decision.
-        conn.accept(conn.handshake.upgrade.protocols.first().map(String::as_str), &[]);
-    }
-    if !server_sink.deliver_one(Event::Upgrade(conn.clone())) {
-        // Nobody will hear of it: a pending upgrade is refused (503), an accepted one closed.
-        conn.close(GOING_AWAY, b"");
+    if !server_sink.deliver_one(Event::Upgrade { conn: conn.clone(), slot }) {
+        conn.reject(503, "Service Unavailable", &[]);
     }
     let accepted = conn.decided().await;
     let socket = conn.socket().expect("released only when the connection ends");
@@ -204,11 +200,6 @@ impl Conn {
     fn decide(&self, decision: u8) {
         self.decision.store(decision, Ordering::Release);
         self.wake_reader().notify();
-    }
-
-    /// The upgrade was accepted (by the application, or here: `Server::accepts_all`).
-    pub fn is_accepted(&self) -> bool {
-        self.decision.load(Ordering::Acquire) == ACCEPTED
     }
 
     /// Resolves with the application's decision: true once the 101 is queued.
