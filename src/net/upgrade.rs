@@ -26,9 +26,9 @@ use crate::protocol::packed_head::PackedHead;
 /// instead of one per header, its common lines packed) and parsed again when JavaScript asks for it.
 pub struct Handshake {
     head: PackedHead,
-    /// Boxed slices rather than Bytes and String: every connection holds these for its whole life.
     pub upgrade: Upgrade,
-    /// The `Sec-WebSocket-Extensions` answer, when an extension was negotiated.
+    /// The `Sec-WebSocket-Extensions` answer, when an extension was negotiated (a boxed str rather than a String:
+    /// every connection holds it for its whole life).
     pub extensions: Option<Box<str>>,
     /// Present on TLS connections (boxed: a plain one holds a pointer).
     pub tls: Option<Box<TlsInfo>>,
