@@ -198,7 +198,7 @@ fn queue_message(conn: &Arc<Conn>, env: Env, data: Unknown<'_>, framing: Framing
                 } else if compress && conn.compresses(bytes.len()) {
                     conn.queue_compressed(opcode, bytes)
                 } else {
-                    conn.queue_frame(opcode, bytes.len(), |buf| buf.extend_from_slice(bytes))
+                    conn.send_frame(opcode, bytes)
                 }
             }
             None => {

@@ -172,6 +172,38 @@ impl Outbox {
         true
     }
 
+    /// Writes a frame, given as pieces in the caller's memory, right after what is queued ahead of it; what the
+    /// socket does not take now is copied into the queue. None if the queue no longer takes frames.
+    pub fn write_through(&self, socket: &Socket, frame: [&[u8]; 2]) -> Option<Flushed> {
+        let mut q = self.lock();
+        if q.closing || q.failed {
+            return None;
+        }
+        let mut taken = 0;
+        if !q.writer_active {
+            match self.write(&mut q, socket).and_then(|all_out| if all_out { send_all(socket, frame) } else { Ok(0) }) {
+                Ok(n) => taken = n,
+                Err(_) => {
+                    // Dropped, as queued frames are when the socket fails.
+                    q.failed = true;
+                    return Some(Flushed::Done);
+                }
+            }
+        }
+        let rest = frame[0].len() + frame[1].len() - taken;
+        if rest == 0 {
+            return Some(Flushed::Done);
+        }
+        if q.buf.capacity() == 0 {
+            q.buf = SPARE.take();
+        }
+        q.buf.reserve(rest);
+        let skip = taken.min(frame[0].len());
+        q.buf.extend_from_slice(&frame[0][skip..]);
+        q.buf.extend_from_slice(&frame[1][taken - skip..]);
+        Some(if std::mem::replace(&mut q.writer_active, true) { Flushed::Done } else { Flushed::NeedWriter })
+    }
+
     /// Queues a pong; while the socket is full (the client is not reading) it waits in a slot instead, where the
     /// next pong replaces it. False if the queue no longer takes frames.
     pub fn push_pong(&self, encode: impl FnOnce(&mut BytesMut)) -> bool {
@@ -342,6 +374,22 @@ fn write_some(q: &mut Queue, socket: &Socket) -> io::Result<bool> {
     Ok(true)
 }
 
+/// Sends `pieces` until the socket is full or they are all out; returns the bytes taken.
+fn send_all(socket: &Socket, pieces: [&[u8]; 2]) -> io::Result<usize> {
+    let total = pieces[0].len() + pieces[1].len();
+    let mut taken = 0;
+    while taken < total {
+        let skip = taken.min(pieces[0].len());
+        let rest = [IoSlice::new(&pieces[0][skip..]), IoSlice::new(&pieces[1][taken - skip..])];
+        let (n, full) = socket.send_vectored(&rest)?;
+        taken += n;
+        if full {
+            break;
+        }
+    }
+    Ok(taken)
+}
+
 /// Drops `n` written bytes from the front: whole chunks, then part of one, then of `buf`.
 fn consume(q: &mut Queue, mut n: usize) {
     while n > 0 {
@@ -378,6 +426,40 @@ mod tests {
         let second = Outbox::default();
         assert!(second.push(|b| b.extend_from_slice(b"\x81\x01a")));
         assert_eq!(second.lock().buf.as_ptr(), storage);
+    }
+
+    /// A connected loopback pair: our end as a `Socket`, the peer's as a std stream (not read until asked).
+    async fn socket_pair() -> (Socket, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        (Socket::plain(tokio::net::TcpStream::from_std(ours).unwrap()), peer)
+    }
+
+    #[tokio::test]
+    async fn a_frame_written_through_follows_the_queue_and_its_unsent_rest_is_queued() {
+        use std::io::Read;
+        let (socket, mut peer) = socket_pair().await;
+        let outbox = Outbox::default();
+        assert!(outbox.push(|b| b.extend_from_slice(b"first")));
+        let payload: Vec<u8> = (0..64 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+        // More than the socket's buffers hold while the peer does not read: part of it has to wait in the queue.
+        assert_eq!(outbox.write_through(&socket, [b"head", &payload]), Some(Flushed::NeedWriter));
+        let queued = outbox.buffered();
+        assert!(queued > 0 && queued < payload.len(), "queued {queued}");
+        assert!(outbox.push(|b| b.extend_from_slice(b"last")));
+        assert_eq!(outbox.write_through(&socket, [b"", b"after"]), Some(Flushed::Done), "the writer already owns the rest");
+        let reading = std::thread::spawn(move || {
+            let mut received = Vec::new();
+            peer.read_to_end(&mut received).unwrap();
+            received
+        });
+        outbox.write_pending(&socket).await.unwrap();
+        drop(socket);
+        let received = reading.join().unwrap();
+        let expected = [&b"first"[..], b"head", &payload, b"last", b"after"].concat();
+        assert!(received == expected, "the bytes arrive whole and in order ({} of {})", received.len(), expected.len());
     }
 
     #[test]

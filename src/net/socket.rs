@@ -291,6 +291,11 @@ impl Socket {
         }
     }
 
+    /// A plain TCP socket: `send_vectored` hands its pieces to the kernel as they are (TLS and relays join them).
+    pub fn gathers(&self) -> bool {
+        matches!((&self.io, &self.tls), (Io::Tcp(_), None))
+    }
+
     /// Sends what the socket takes of `data` now: (bytes taken, whether the socket is full).
     pub fn send(&self, data: &[u8]) -> io::Result<(usize, bool)> {
         let Some(tls) = &self.tls else {

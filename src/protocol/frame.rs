@@ -74,11 +74,12 @@ pub fn decode_header(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, LengthO
     Ok(Some((header, pos)))
 }
 
-/// Appends a header for a payload of `len` bytes.
-pub fn encode_header(out: &mut BytesMut, fin: bool, rsv1: bool, opcode: u8, len: usize, mask: Option<[u8; 4]>) {
+/// The header for a payload of `len` bytes: the first `.1` bytes of the array.
+pub fn header_bytes(fin: bool, rsv1: bool, opcode: u8, len: usize, mask: Option<[u8; 4]>) -> ([u8; MAX_HEADER_LEN], usize) {
+    let mut bytes = [0; MAX_HEADER_LEN];
+    let mut out = &mut bytes[..];
     let b0 = (fin as u8) << 7 | (rsv1 as u8) << 6 | opcode;
     let mask_bit = if mask.is_some() { 0x80 } else { 0 };
-    out.reserve(MAX_HEADER_LEN + len);
     out.put_u8(b0);
     if len < 126 {
         out.put_u8(mask_bit | len as u8);
@@ -92,6 +93,15 @@ pub fn encode_header(out: &mut BytesMut, fin: bool, rsv1: bool, opcode: u8, len:
     if let Some(m) = mask {
         out.put_slice(&m);
     }
+    let written = MAX_HEADER_LEN - out.len();
+    (bytes, written)
+}
+
+/// Appends a header for a payload of `len` bytes, with room reserved for the payload.
+pub fn encode_header(out: &mut BytesMut, fin: bool, rsv1: bool, opcode: u8, len: usize, mask: Option<[u8; 4]>) {
+    let (header, written) = header_bytes(fin, rsv1, opcode, len, mask);
+    out.reserve(written + len);
+    out.put_slice(&header[..written]);
 }
 
 /// XORs `data` with `mask`, where `data` starts `offset` bytes into the masked payload.
