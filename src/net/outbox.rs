@@ -201,6 +201,9 @@ impl Outbox {
         let skip = taken.min(frame[0].len());
         q.buf.extend_from_slice(&frame[0][skip..]);
         q.buf.extend_from_slice(&frame[1][taken - skip..]);
+        if q.buf.len() >= SEAL_AT {
+            q.seal(); // as `push` does: a queue that grew this far asks for a trim once it is empty
+        }
         Some(if std::mem::replace(&mut q.writer_active, true) { Flushed::Done } else { Flushed::NeedWriter })
     }
 
