@@ -67,6 +67,17 @@ impl Queue {
         self.chunked + self.buf.len() + self.pong.as_ref().map_or(0, |p| p.len())
     }
 
+    /// Appends with `encode` to `buf` (the thread's spare buffer if it holds none), sealing it once it is large.
+    fn encode(&mut self, encode: impl FnOnce(&mut BytesMut)) {
+        if self.buf.capacity() == 0 {
+            self.buf = SPARE.take();
+        }
+        encode(&mut self.buf);
+        if self.buf.len() >= SEAL_AT {
+            self.seal();
+        }
+    }
+
     /// Moves what `buf` holds to the end of the chunks.
     fn seal(&mut self) {
         if !self.buf.is_empty() {
@@ -162,13 +173,7 @@ impl Outbox {
         if q.closing || q.failed {
             return false;
         }
-        if q.buf.capacity() == 0 {
-            q.buf = SPARE.take();
-        }
-        encode(&mut q.buf);
-        if q.buf.len() >= SEAL_AT {
-            q.seal();
-        }
+        q.encode(encode);
         true
     }
 
@@ -190,20 +195,15 @@ impl Outbox {
                 }
             }
         }
-        let rest = frame[0].len() + frame[1].len() - taken;
-        if rest == 0 {
+        let [head, payload] = unsent(frame, taken);
+        if head.is_empty() && payload.is_empty() {
             return Some(Flushed::Done);
         }
-        if q.buf.capacity() == 0 {
-            q.buf = SPARE.take();
-        }
-        q.buf.reserve(rest);
-        let skip = taken.min(frame[0].len());
-        q.buf.extend_from_slice(&frame[0][skip..]);
-        q.buf.extend_from_slice(&frame[1][taken - skip..]);
-        if q.buf.len() >= SEAL_AT {
-            q.seal(); // as `push` does: a queue that grew this far asks for a trim once it is empty
-        }
+        q.encode(|buf| {
+            buf.reserve(head.len() + payload.len());
+            buf.extend_from_slice(head);
+            buf.extend_from_slice(payload);
+        });
         Some(if std::mem::replace(&mut q.writer_active, true) { Flushed::Done } else { Flushed::NeedWriter })
     }
 
@@ -382,15 +382,20 @@ fn send_all(socket: &Socket, pieces: [&[u8]; 2]) -> io::Result<usize> {
     let total = pieces[0].len() + pieces[1].len();
     let mut taken = 0;
     while taken < total {
-        let skip = taken.min(pieces[0].len());
-        let rest = [IoSlice::new(&pieces[0][skip..]), IoSlice::new(&pieces[1][taken - skip..])];
-        let (n, full) = socket.send_vectored(&rest)?;
+        let [head, payload] = unsent(pieces, taken);
+        let (n, full) = socket.send_vectored(&[IoSlice::new(head), IoSlice::new(payload)])?;
         taken += n;
         if full {
             break;
         }
     }
     Ok(taken)
+}
+
+/// What is left of `pieces` once their first `taken` bytes are written.
+fn unsent(pieces: [&[u8]; 2], taken: usize) -> [&[u8]; 2] {
+    let skip = taken.min(pieces[0].len());
+    [&pieces[0][skip..], &pieces[1][taken - skip..]]
 }
 
 /// Drops `n` written bytes from the front: whole chunks, then part of one, then of `buf`.
