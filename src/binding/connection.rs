@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use napi::bindgen_prelude::*;
-use napi::{Env, JsValue};
+use napi::{sys, Env, JsValue};
 
 use super::{handles, pump};
 use super::values::{self, Payload};
@@ -150,17 +150,17 @@ pub fn connection_reject(id: u32, status: Option<u32>, body: Option<String>, hea
 }
 
 /// Sends a string as text, or the exact bytes of an ArrayBuffer, typed array, Buffer or DataView as binary.
-/// Returns false when the connection is closing or closed (the data is dropped).
-#[napi(catch_unwind)]
-pub fn connection_send(env: Env, id: u32, data: Unknown<'_>) -> Result<bool> {
+/// Returns false when the connection is closing or closed (the data is dropped). JavaScript's
+/// `connectionSend` (registered in `direct`).
+pub(super) fn send(env: Env, id: u32, data: sys::napi_value) -> Result<bool> {
     handles::with(id, |conn| queue_message(conn, env, data, Framing::MESSAGE))
 }
 
 /// Like `send`, with the frame type given: `binary` false sends bytes as a text frame (ws's `{ binary: false }`),
 /// true sends a string's UTF-8 as a binary frame. `options` sends a message in parts (`fin: false`, then
-/// `continuation: true` for the frames after the first) or uncompressed (`compress: false`).
-#[napi(catch_unwind)]
-pub fn connection_send_as(env: Env, id: u32, data: Unknown<'_>, binary: bool, options: Option<SendOptions>) -> Result<bool> {
+/// `continuation: true` for the frames after the first) or uncompressed (`compress: false`). JavaScript's
+/// `connectionSendAs` (registered in `direct`).
+pub(super) fn send_as(env: Env, id: u32, data: sys::napi_value, binary: bool, options: Option<SendOptions>) -> Result<bool> {
     let options = options.unwrap_or_default();
     let framing = Framing {
         opcode: Some(if options.continuation.unwrap_or(false) { OP_CONTINUATION } else if binary { OP_BINARY } else { OP_TEXT }),
@@ -170,7 +170,7 @@ pub fn connection_send_as(env: Env, id: u32, data: Unknown<'_>, binary: bool, op
     handles::with(id, |conn| queue_message(conn, env, data, framing))
 }
 
-fn queue_message(conn: &Arc<Conn>, env: Env, data: Unknown<'_>, framing: Framing) -> Result<bool> {
+fn queue_message(conn: &Arc<Conn>, env: Env, data: sys::napi_value, framing: Framing) -> Result<bool> {
     // Closed or closing natively while JavaScript has not seen the close event yet: the frame is dropped.
     if conn.state() == CONNECTING {
         return Err(Error::from_reason("Connection is not open yet."));
@@ -178,17 +178,17 @@ fn queue_message(conn: &Arc<Conn>, env: Env, data: Unknown<'_>, framing: Framing
     let Framing { opcode, fin, compress } = framing;
     let part = !fin || opcode == Some(OP_CONTINUATION);
     let queued = unsafe {
-        match values::payload(env.raw(), data.raw())? {
+        match values::payload(env.raw(), data)? {
             Some(Payload::Text(len)) => {
                 let opcode = opcode.unwrap_or(OP_TEXT);
                 if part {
-                    conn.queue_fragment(opcode, fin, len, |buf| values::write_utf8(env.raw(), data.raw(), len, buf))
+                    conn.queue_fragment(opcode, fin, len, |buf| values::write_utf8(env.raw(), data, len, buf))
                 } else if compress && conn.compresses(len) {
                     let mut text = BytesMut::with_capacity(len + 1);
-                    values::write_utf8(env.raw(), data.raw(), len, &mut text);
+                    values::write_utf8(env.raw(), data, len, &mut text);
                     conn.queue_compressed(opcode, &text)
                 } else {
-                    conn.queue_frame(opcode, len, |buf| values::write_utf8(env.raw(), data.raw(), len, buf))
+                    conn.queue_frame(opcode, len, |buf| values::write_utf8(env.raw(), data, len, buf))
                 }
             }
             Some(Payload::Binary(bytes)) => {

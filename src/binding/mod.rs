@@ -2,6 +2,7 @@
 //! network events to JavaScript in batches.
 
 pub mod connection;
+mod direct;
 pub mod dispatch;
 pub mod events;
 mod handles;
