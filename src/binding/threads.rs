@@ -70,7 +70,16 @@ fn next_receiver(entry: &mut Name) -> Option<Receiver> {
 pub fn post(conn: &Arc<Conn>, name: &str, queue: bool) -> Result<bool> {
     let mine = pump::current()?;
     if !mine.holds(conn) {
-        return Err(Error::from_reason("This connection is not held by this thread (closed or already posted)"));
+        // Which of the three, and the socket's state: a report of this error should say what happened.
+        let why = if conn.route.is_ended() {
+            "its events ended (closed)"
+        } else if conn.route.consumer().is_none() {
+            "it is queued for another thread"
+        } else {
+            "another thread holds it (already posted)"
+        };
+        let state = ["connecting", "open", "closing", "closed"].get(conn.state() as usize).unwrap_or(&"unknown");
+        return Err(Error::from_reason(format!("This connection is not held by this thread: {why}; socket {state}")));
     }
     let mut registry = REGISTRY.lock().unwrap();
     let entry = registry.entry(name.to_string()).or_default();
