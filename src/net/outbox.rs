@@ -8,7 +8,7 @@
 //! wait until the queue has drained below a mark, so a client that never reads stops being read instead of
 //! growing the queue.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::ops::{Deref, DerefMut};
@@ -24,19 +24,56 @@ use super::socket::Socket;
 /// Most pieces one write gathers.
 const MAX_SLICES: usize = 64;
 
-/// Above this, an emptied buffer is given back rather than kept for the next frames.
-const KEEP_CAPACITY: usize = 4 * 1024;
+/// What a queue's buffer starts with: a batch's small frames fit, where growing from the first frame's size by
+/// doubling reallocated it five times per write of a 32-byte echo (perf: 5 % of the JavaScript thread). Under
+/// glibc's thread cache limit (1032 bytes), so the allocation is served from it.
+const FIRST_CAPACITY: usize = 1024 - 16;
 /// A buffer this full is sealed into a chunk and a new one started: a queue that a slow client lets grow is
 /// held in pieces of about this size, not in one buffer doubling (and copying) as it grows.
 const SEAL_AT: usize = 64 * 1024;
 /// A queue that grew past this asks for memory to go back to the system once it is empty (see `memory`).
 const TRIM_AT: usize = 256 * 1024;
+/// Emptied buffers a thread keeps for the next queues that encode on it, and the bytes they may hold together.
+const SPARES_MAX: usize = 64;
+const SPARE_BYTES_MAX: usize = 1024 * 1024;
 
 thread_local! {
-    /// The buffer of a queue that emptied on this thread after frames larger than KEEP_CAPACITY, lent to the next
-    /// queue that encodes here: a batch of 16 KiB echoes reused it instead of a malloc and a free of a fresh one
-    /// per connection per write (perf: malloc, free and malloc_consolidate at 5 % of the JavaScript thread).
-    static SPARE: Cell<BytesMut> = Cell::new(BytesMut::new());
+    /// Buffers of queues that emptied on this thread, lent to the next queues that encode here: an emptied queue
+    /// holds none (an idle connection costs no buffer), and a batch's writes to many connections reuse them
+    /// instead of a malloc and a free per connection per write (perf: malloc, free and malloc_consolidate were
+    /// 5 % of the JavaScript thread in a 16 KiB echo).
+    static SPARES: RefCell<Spares> = const { RefCell::new(Spares { buffers: Vec::new(), bytes: 0 }) };
+}
+
+struct Spares {
+    buffers: Vec<BytesMut>,
+    bytes: usize,
+}
+
+/// A buffer from this thread's spares, or a new one.
+fn spare_buffer() -> BytesMut {
+    SPARES.with(|spares| {
+        let mut spares = spares.borrow_mut();
+        let buffer = spares.buffers.pop();
+        spares.bytes -= buffer.as_ref().map_or(0, BytesMut::capacity);
+        buffer
+    })
+    .unwrap_or_else(|| BytesMut::with_capacity(FIRST_CAPACITY))
+}
+
+/// Keeps an emptied buffer for the next queue on this thread when it is unshared and there is room, else frees it.
+fn keep_spare(mut storage: BytesMut) {
+    storage.clear();
+    if !storage.try_reclaim(FIRST_CAPACITY) || storage.capacity() > SEAL_AT {
+        return;
+    }
+    SPARES.with(|spares| {
+        let mut spares = spares.borrow_mut();
+        if spares.buffers.len() < SPARES_MAX && spares.bytes + storage.capacity() <= SPARE_BYTES_MAX {
+            spares.bytes += storage.capacity();
+            spares.buffers.push(storage);
+        }
+    });
 }
 
 #[derive(Default)]
@@ -70,7 +107,7 @@ impl Queue {
     /// Appends with `encode` to `buf` (the thread's spare buffer if it holds none), sealing it once it is large.
     fn encode(&mut self, encode: impl FnOnce(&mut BytesMut)) {
         if self.buf.capacity() == 0 {
-            self.buf = SPARE.take();
+            self.buf = spare_buffer();
         }
         encode(&mut self.buf);
         if self.buf.len() >= SEAL_AT {
@@ -90,23 +127,15 @@ impl Queue {
 
     /// The queue is empty now: memory it grew into goes back to the system (glibc would keep it in its arenas).
     fn emptied(&mut self) {
-        if self.buf.capacity() > KEEP_CAPACITY {
-            self.give_back_buffer();
-        }
+        self.give_back_buffer();
         if std::mem::take(&mut self.grew) {
             super::memory::released();
         }
     }
 
-    /// Hands the emptied `buf` to this thread's spare (when it is unshared, not too large, and larger than the
-    /// spare there), or frees it; the queue holds no buffer after.
+    /// Hands the emptied `buf` to this thread's spares (or frees it); the queue holds no buffer after.
     fn give_back_buffer(&mut self) {
-        let mut storage = std::mem::take(&mut self.buf);
-        storage.clear();
-        if storage.capacity() <= TRIM_AT && storage.try_reclaim(KEEP_CAPACITY) {
-            let spare = SPARE.take();
-            SPARE.set(if spare.capacity() >= storage.capacity() { spare } else { storage });
-        }
+        keep_spare(std::mem::take(&mut self.buf));
     }
 
     /// Moves a pending pong to the end of the queue: a write is about to start, or a close must follow it.
@@ -428,7 +457,7 @@ mod tests {
             let storage = q.buf.as_ptr();
             q.buf.clear(); // written
             q.emptied();
-            assert_eq!(q.buf.capacity(), 0, "an empty queue holds no large buffer");
+            assert_eq!(q.buf.capacity(), 0, "an empty queue holds no buffer");
             storage
         };
         let second = Outbox::default();
