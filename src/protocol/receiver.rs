@@ -232,15 +232,37 @@ impl Receiver {
 
 /// Payloads up to this size are copied out of the read buffer; larger ones are split off it without a copy.
 const COPY_MAX: usize = 64 * 1024;
+/// Payloads up to this size are copied into a block shared with the thread's other small messages.
+const PACK_MAX: usize = 1024;
+/// The size of such a block: it is freed when the last message in it is.
+const PACK_BLOCK: usize = 16 * 1024;
+
+thread_local! {
+    /// The free end of this thread's current block of small payloads.
+    static PACKED: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+}
 
 /// Takes a payload that leaves as a message of its own. A small one is copied, so that the read buffer stays
-/// unshared and its next read reuses it (no allocation and no fresh pages per read), and the message holds
-/// exactly its own bytes; a large one, most of a read anyway, is split off without a copy.
+/// unshared and its next read reuses it (no allocation and no fresh pages per read); the smallest go into a
+/// block shared with the thread's other small messages (one allocation per block instead of one per message:
+/// perf put the per-message allocation and free at 3.6 % of the 32-byte echo). A large one, most of a read
+/// anyway, is split off without a copy.
 fn take_payload(buf: &mut BytesMut, len: usize) -> Bytes {
     if len > COPY_MAX {
         return buf.split_to(len).freeze();
     }
-    let payload = Bytes::copy_from_slice(&buf[..len]);
+    let payload = if len <= PACK_MAX {
+        PACKED.with(|packed| {
+            let mut packed = packed.borrow_mut();
+            if packed.capacity() - packed.len() < len {
+                *packed = BytesMut::with_capacity(PACK_BLOCK);
+            }
+            packed.extend_from_slice(&buf[..len]);
+            packed.split().freeze()
+        })
+    } else {
+        Bytes::copy_from_slice(&buf[..len])
+    };
     buf.advance(len);
     payload
 }
