@@ -2,6 +2,7 @@
 //! ends (the close handshake, timeouts, failures, each with a code). The opening handshake is in `upgrade`,
 //! the sending side in `send`.
 
+use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
@@ -71,6 +72,23 @@ pub struct Conn {
     pub route: Route,
     /// Its place in the connection limits (`Admission::keep`), given back when it ends.
     pub(super) admission: AtomicU8,
+}
+
+/// Most events one read's list keeps room for between reads.
+const EVENTS_KEPT: usize = 1024;
+
+thread_local! {
+    /// The event list of the read this thread is handling, reused by every connection's reads: one of its own
+    /// per read grew from empty (a malloc and a realloc per read, a quarter of the 32-byte echo's allocations).
+    static EVENTS: Cell<Vec<Event>> = const { Cell::new(Vec::new()) };
+}
+
+/// Returns a read's (handed over, so empty) event list for the thread's next read.
+fn give_back_events(mut events: Vec<Event>) {
+    if events.capacity() <= EVENTS_KEPT {
+        events.clear();
+        EVENTS.set(events);
+    }
 }
 
 /// A spell of the connection's work: its read loop until the connection comes to rest or ends; once it ended,
@@ -307,7 +325,6 @@ impl Conn {
             if self.frames.load(Ordering::Acquire) {
                 receiver = receiver.with_frames();
             }
-            let mut events = Vec::new();
             // Pongs queued by this read, written once its events are handed over.
             let mut answered = false;
             let mut close_deadline: Option<Instant> = None;
@@ -328,6 +345,7 @@ impl Conn {
                 // Data messages and their bytes in this read, for the stats and the rate limits (a block of their
                 // own, so that they are not part of the task's state while it waits).
                 let over_rate = {
+                    let mut events = EVENTS.take();
                     let (mut messages, mut bytes) = (0u64, 0u64);
                     loop {
                         match receiver.read(buf) {
@@ -350,7 +368,9 @@ impl Conn {
                             }
                         }
                     }
-                    if !self.deliver(&mut events, &mut answered) {
+                    let delivered = self.deliver(&mut events, &mut answered);
+                    give_back_events(events);
+                    if !delivered {
                         return Some(Ending::Failed(Failure::ConsumerGone));
                     }
                     self.count_in(messages, bytes);
@@ -369,10 +389,9 @@ impl Conn {
                     }
                 }
                 if buf.is_empty() {
-                    // Nothing partial is waiting: drop the read buffer, the event list and an empty write queue's
-                    // buffers, so a quiet connection holds none of them.
+                    // Nothing partial is waiting: drop the read buffer and an empty write queue's buffers, so a
+                    // quiet connection holds none of them.
                     read_buffer::give_back(buf);
-                    events = Vec::new();
                     self.outbox.release_if_empty();
                 }
                 if self.paused.load(Ordering::Acquire) && self.state() == OPEN {
