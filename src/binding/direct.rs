@@ -11,6 +11,7 @@ use napi::bindgen_prelude::*;
 use napi::{sys, Env};
 
 use super::connection::{send, send_as, SendOptions};
+use super::values::check;
 
 /// Adds the direct calls to the module's exports, beside the `#[napi]` ones.
 #[napi(module_exports)]
@@ -24,14 +25,6 @@ pub fn register_direct_calls(exports: Object<'_>, env: Env) -> Result<()> {
         check(unsafe { sys::napi_set_named_property(env.raw(), exports.raw(), name.as_ptr(), function) }, "export")?;
     }
     Ok(())
-}
-
-fn check(status: sys::napi_status, what: &str) -> Result<()> {
-    if status == sys::Status::napi_ok {
-        Ok(())
-    } else {
-        Err(Error::new(Status::from(status), format!("ferrows: {what} failed")))
-    }
 }
 
 /// Runs `body` with the call's first N arguments (missing ones are `undefined`); an error or a panic becomes a

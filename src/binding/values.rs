@@ -8,7 +8,7 @@ use napi::{sys, Error, Result, Status};
 
 use crate::net::topics::MAX_TOPIC_LEN;
 
-fn check(status: sys::napi_status, what: &str) -> Result<()> {
+pub(super) fn check(status: sys::napi_status, what: &str) -> Result<()> {
     if status == sys::Status::napi_ok {
         Ok(())
     } else {
