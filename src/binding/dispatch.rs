@@ -160,7 +160,7 @@ unsafe fn dispatch_batch(env: sys::napi_env, dispatch: sys::napi_value, pump: &P
         values::set_element(env, payloads, i as u32, payload)?;
     }
     let mut result = ptr::null_mut();
-    let shared = if shared.is_empty() { values::undefined(env)? } else { values::array_buffer(env, bytes::Bytes::from(shared))? };
+    let shared = if shared.is_empty() { values::undefined(env)? } else { values::array_buffer(env, &bytes::Bytes::from(shared))? };
     let argv = [codes_array, payloads, shared];
     let status = sys::napi_call_function(env, values::undefined(env)?, dispatch, argv.len(), argv.as_ptr(), &mut result);
     if status == sys::Status::napi_ok {

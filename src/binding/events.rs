@@ -71,19 +71,19 @@ pub(super) unsafe fn to_js(env: sys::napi_env, slot: u32, event: &mut Event, sha
         Event::Text(data) if pump::as_bytes(slot) => (KIND_TEXT_BYTES, shared_bytes(env, shared, data)?),
         Event::Text(data) => (KIND_TEXT, values::string(env, data)?),
         Event::Binary(data) if pump::as_bytes(slot) => (KIND_BINARY_BYTES, shared_bytes(env, shared, data)?),
-        Event::Binary(data) => (KIND_BINARY, values::array_buffer(env, data.clone())?),
+        Event::Binary(data) => (KIND_BINARY, values::array_buffer(env, data)?),
         Event::Frame { opcode, fin, data } => {
             let frame = values::array(env, 3)?;
             values::set_element(env, frame, 0, values::uint32(env, *opcode as u32)?)?;
             values::set_element(env, frame, 1, values::uint32(env, *fin as u32)?)?;
-            values::set_element(env, frame, 2, values::array_buffer(env, data.clone())?)?;
+            values::set_element(env, frame, 2, values::array_buffer(env, data)?)?;
             (KIND_FRAME, frame)
         }
-        Event::Output(data) => (KIND_OUTPUT, values::array_buffer(env, data.clone())?),
+        Event::Output(data) => (KIND_OUTPUT, values::array_buffer(env, data)?),
         Event::BridgeEnd { abort } => (KIND_BRIDGE_END, values::uint32(env, *abort as u32)?),
         Event::BridgeResume => (KIND_BRIDGE_RESUME, values::undefined(env)?),
-        Event::Ping(data) => (KIND_PING, values::array_buffer(env, data.clone())?),
-        Event::Pong(data) => (KIND_PONG, values::array_buffer(env, data.clone())?),
+        Event::Ping(data) => (KIND_PING, values::array_buffer(env, data)?),
+        Event::Pong(data) => (KIND_PONG, values::array_buffer(env, data)?),
         Event::Drain => (KIND_DRAIN, values::undefined(env)?),
         Event::Upgrade { conn, slot } => (KIND_UPGRADE, connection(env, conn, *slot)?),
         Event::Posted { conn, slot, .. } => (KIND_POSTED, connection(env, conn, *slot)?),
@@ -94,7 +94,7 @@ pub(super) unsafe fn to_js(env: sys::napi_env, slot: u32, event: &mut Event, sha
             values::set_element(env, report, 1, SocketEnds::to_napi_value(env, ends(*peer, *local))?)?;
             let detail = match failure {
                 Failure::UnknownHost(name) => values::string(env, name.as_bytes())?,
-                Failure::NotTls(first_bytes) => values::array_buffer(env, first_bytes.clone())?,
+                Failure::NotTls(first_bytes) => values::array_buffer(env, first_bytes)?,
                 _ => values::undefined(env)?,
             };
             values::set_element(env, report, 2, detail)?;
@@ -136,7 +136,7 @@ unsafe fn connection(env: sys::napi_env, conn: &Arc<Conn>, slot: u32) -> Result<
 /// A small message goes into the batch's shared buffer (one allocation for all of them), a large one alone.
 unsafe fn shared_bytes(env: sys::napi_env, shared: &mut Vec<u8>, data: &Bytes) -> Result<sys::napi_value> {
     if data.len() > SHARED_MAX {
-        return values::array_buffer(env, data.clone());
+        return values::array_buffer(env, data);
     }
     let offset = shared.len();
     shared.extend_from_slice(data);

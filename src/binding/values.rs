@@ -68,22 +68,21 @@ unsafe extern "C" fn drop_bytes(_env: sys::napi_env, _data: *mut std::ffi::c_voi
     drop(Box::from_raw(hint.cast::<Bytes>()));
 }
 
-/// An ArrayBuffer holding `bytes`: copied when small, handed over without a copy when large.
-pub unsafe fn array_buffer(env: sys::napi_env, bytes: Bytes) -> Result<sys::napi_value> {
-    let mut v = ptr::null_mut();
+/// An ArrayBuffer holding `bytes`: copied when small, shared without a copy when large. Only a shared one takes
+/// a reference: cloning promotes a payload made from a Vec to a shared one, an allocation of its own.
+pub unsafe fn array_buffer(env: sys::napi_env, bytes: &Bytes) -> Result<sys::napi_value> {
     if bytes.len() >= EXTERNAL_THRESHOLD {
+        let mut v = ptr::null_mut();
         let data = bytes.as_ptr() as *mut std::ffi::c_void;
-        let len = bytes.len();
-        let hint = Box::into_raw(Box::new(bytes));
-        let status = sys::napi_create_external_arraybuffer(env, data, len, Some(drop_bytes), hint.cast(), &mut v);
+        let hint = Box::into_raw(Box::new(bytes.clone()));
+        let status = sys::napi_create_external_arraybuffer(env, data, bytes.len(), Some(drop_bytes), hint.cast(), &mut v);
         if status == sys::Status::napi_ok {
             return Ok(v);
         }
         // Runtimes that forbid external buffers: fall back to a copy.
-        let bytes = *Box::from_raw(hint);
-        return copied_array_buffer(env, &bytes);
+        drop(Box::from_raw(hint));
     }
-    copied_array_buffer(env, &bytes)
+    copied_array_buffer(env, bytes)
 }
 
 /// From this size a copy goes into the ArrayBuffer of a Node Buffer, which is not zero-filled before it (a plain
