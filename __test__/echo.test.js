@@ -42,3 +42,20 @@ test('many messages from many clients all come back in order', async (t) => {
   for (const ws of clients) ws.terminate();
   await closeServer(server);
 });
+
+test('strings around the 125-byte frame header limit arrive whole, a lone surrogate as U+FFFD', async (t) => {
+  const sent = ['', 'a'.repeat(125), 'a'.repeat(126), '€'.repeat(41), '€'.repeat(42), '🎉'.repeat(20), '🎉'.repeat(32), 'x\uD800y'];
+  const server = startServer(t, {}, (s) => {
+    s.onconnect = function (ws) {
+      for (const text of sent) ws.send(text);
+    };
+  });
+  const ws = await connect(server);
+  const got = await messages(ws, sent.length);
+  t.true(got.every((m) => !m.isBinary));
+  t.deepEqual(got.map((m) => m.data.toString()), [...sent.slice(0, -1), 'x\uFFFDy']);
+  t.deepEqual(got.map((m) => m.data.length), sent.map((text) => Buffer.byteLength(text)));
+  ws.close();
+  await once(ws, 'close');
+  await closeServer(server);
+});

@@ -12,6 +12,7 @@ use super::values::{self, Payload};
 use crate::net::connection::CONNECTING;
 use crate::net::Conn;
 use crate::protocol::close;
+use crate::protocol::sender::SMALL_MAX;
 use crate::protocol::frame::{MAX_CONTROL_PAYLOAD, OP_BINARY, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT};
 
 /// What the client sent to open the connection.
@@ -179,16 +180,23 @@ fn queue_message(conn: &Arc<Conn>, env: Env, data: sys::napi_value, framing: Fra
     let part = !fin || opcode == Some(OP_CONTINUATION);
     let queued = unsafe {
         match values::payload(env.raw(), data)? {
-            Some(Payload::Text(len)) => {
+            Some(Payload::Text) => {
                 let opcode = opcode.unwrap_or(OP_TEXT);
-                if part {
-                    conn.queue_fragment(opcode, fin, len, |buf| values::write_utf8(env.raw(), data, len, buf))
-                } else if compress && conn.compresses(len) {
-                    let mut text = BytesMut::with_capacity(len + 1);
-                    values::write_utf8(env.raw(), data, len, &mut text);
-                    conn.queue_compressed(opcode, &text)
+                let bound = values::utf8_bound(env.raw(), data)?;
+                if !part && bound <= SMALL_MAX && conn.sends_whole(bound, compress) {
+                    // Measuring the string first would cost V8 as much as writing it.
+                    conn.queue_small_frame(opcode, |buf| values::write_utf8(env.raw(), data, bound, buf))
                 } else {
-                    conn.queue_frame(opcode, len, |buf| values::write_utf8(env.raw(), data, len, buf))
+                    let len = values::utf8_len(env.raw(), data)?;
+                    if part {
+                        conn.queue_fragment(opcode, fin, len, |buf| values::write_utf8(env.raw(), data, len, buf))
+                    } else if compress && conn.compresses(len) {
+                        let mut text = BytesMut::with_capacity(len + 1);
+                        values::write_utf8(env.raw(), data, len, &mut text);
+                        conn.queue_compressed(opcode, &text)
+                    } else {
+                        conn.queue_frame(opcode, len, |buf| values::write_utf8(env.raw(), data, len, buf))
+                    }
                 }
             }
             Some(Payload::Binary(bytes)) => {

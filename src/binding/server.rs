@@ -428,7 +428,7 @@ impl NativeServer {
     }
 
     fn send(&self, env: Env, audience: Audience, data: Unknown<'_>) -> Result<BroadcastResult> {
-        let binary = unsafe { !matches!(values::payload(env.raw(), data.raw())?, Some(Payload::Text(_))) };
+        let binary = unsafe { !matches!(values::payload(env.raw(), data.raw())?, Some(Payload::Text)) };
         let bytes = unsafe { values::owned_bytes(env.raw(), data.raw())? }
             .ok_or_else(|| Error::new(Status::InvalidArg, "the message must be a string, an ArrayBuffer, a typed array, a Buffer or a DataView"))?;
         let delivery = publish(&self.server, audience, if binary { OP_BINARY } else { OP_TEXT }, bytes);

@@ -114,8 +114,8 @@ unsafe fn copied_array_buffer(env: sys::napi_env, bytes: &[u8]) -> Result<sys::n
 
 /// What a JavaScript value given to `send` is, as bytes on the wire.
 pub enum Payload<'a> {
-    /// A string: its UTF-8 length; `write_utf8` copies it out.
-    Text(usize),
+    /// A string: `utf8_len` measures it, `write_utf8` copies it out.
+    Text,
     Binary(&'a [u8]),
 }
 
@@ -124,9 +124,7 @@ pub unsafe fn payload<'a>(env: sys::napi_env, value: sys::napi_value) -> Result<
     let mut kind = 0;
     check(sys::napi_typeof(env, value, &mut kind), "typeof")?;
     if kind == sys::ValueType::napi_string {
-        let mut len = 0;
-        check(sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len), "string length")?;
-        return Ok(Some(Payload::Text(len)));
+        return Ok(Some(Payload::Text));
     }
     if kind != sys::ValueType::napi_object {
         return Ok(None);
@@ -169,7 +167,23 @@ fn element_size(ta_type: sys::napi_typedarray_type) -> usize {
     }
 }
 
-/// Appends the UTF-8 of string `value` (of byte length `len`) to `buf` without an intermediate copy.
+/// The length of string `value`'s UTF-8: a pass of V8 over the string.
+pub unsafe fn utf8_len(env: sys::napi_env, value: sys::napi_value) -> Result<usize> {
+    let mut len = 0;
+    check(sys::napi_get_value_string_utf8(env, value, ptr::null_mut(), 0, &mut len), "string length")?;
+    Ok(len)
+}
+
+/// The most bytes string `value`'s UTF-8 can take, from its length in UTF-16 units (which V8 has at hand): 3
+/// per unit, since a surrogate pair's 2 units take 4 and a lone surrogate becomes U+FFFD.
+pub unsafe fn utf8_bound(env: sys::napi_env, value: sys::napi_value) -> Result<usize> {
+    let mut units = 0;
+    check(sys::napi_get_value_string_utf16(env, value, ptr::null_mut(), 0, &mut units), "string units")?;
+    Ok(units * 3)
+}
+
+/// Appends the UTF-8 of string `value` (at most `len` bytes of it, see `utf8_len` and `utf8_bound`) to `buf`
+/// without an intermediate copy.
 pub unsafe fn write_utf8(env: sys::napi_env, value: sys::napi_value, len: usize, buf: &mut BytesMut) {
     buf.reserve(len + 1); // napi writes a terminating NUL
     let spare = buf.spare_capacity_mut();
@@ -182,7 +196,8 @@ pub unsafe fn write_utf8(env: sys::napi_env, value: sys::napi_value, len: usize,
 pub unsafe fn owned_bytes(env: sys::napi_env, value: sys::napi_value) -> Result<Option<Bytes>> {
     Ok(match payload(env, value)? {
         Some(Payload::Binary(bytes)) => Some(Bytes::copy_from_slice(bytes)),
-        Some(Payload::Text(len)) => {
+        Some(Payload::Text) => {
+            let len = utf8_len(env, value)?;
             let mut buf = BytesMut::with_capacity(len + 1);
             write_utf8(env, value, len, &mut buf);
             Some(buf.freeze())

@@ -20,7 +20,7 @@ use super::stats;
 use super::Event;
 use crate::protocol::deflate::Deflater;
 use crate::protocol::frame::header_bytes;
-use crate::protocol::sender::encode_frame_with;
+use crate::protocol::sender::{encode_frame_with, encode_small_frame_with};
 
 /// How long aggregated sends wait for company before they are written.
 const AGGREGATE_DELAY: Duration = Duration::from_millis(2);
@@ -80,6 +80,26 @@ impl Conn {
             return false;
         }
         let queued = self.encode_frame(opcode, len, write);
+        self.check_backpressure();
+        self.count_out(queued, opcode, true, len);
+        queued
+    }
+
+    /// Whether a message of at most `max_len` bytes leaves as one uncompressed frame (so it can be queued with
+    /// `queue_small_frame`); `compress` is whether the sender allows compressing it.
+    pub fn sends_whole(&self, max_len: usize, compress: bool) -> bool {
+        !(compress && self.compresses(max_len)) && self.server.config.fragment_threshold.is_none_or(|limit| max_len <= limit)
+    }
+
+    /// Queues a frame whose payload `write` appends, at most `SMALL_MAX` bytes of a length only the write finds
+    /// out (see `sends_whole`); false unless the connection is open.
+    pub fn queue_small_frame(&self, opcode: u8, write: impl FnOnce(&mut BytesMut)) -> bool {
+        if self.state() != OPEN {
+            return false;
+        }
+        let mask = self.mask();
+        let mut len = 0;
+        let queued = self.outbox.push(|buf| len = encode_small_frame_with(buf, opcode, mask, write));
         self.check_backpressure();
         self.count_out(queued, opcode, true, len);
         queued

@@ -20,6 +20,26 @@ pub fn encode_frame_with(out: &mut BytesMut, fin: bool, rsv1: bool, opcode: u8, 
     }
 }
 
+/// The longest payload a frame's 2-byte header can carry.
+pub const SMALL_MAX: usize = 125;
+
+/// Appends one final, uncompressed frame whose payload `write` appends (at most `SMALL_MAX` bytes, its length
+/// not known before: a JavaScript string's UTF-8 length costs V8 a pass over the string of its own). The length
+/// goes into the header once the payload is written. Returns the payload's length.
+pub fn encode_small_frame_with(out: &mut BytesMut, opcode: u8, mask: Option<[u8; 4]>, write: impl FnOnce(&mut BytesMut)) -> usize {
+    let header = out.len();
+    encode_header(out, true, false, opcode, 0, mask);
+    let start = out.len();
+    write(out);
+    let len = out.len() - start;
+    assert!(len <= SMALL_MAX, "a small frame's payload outgrew its header");
+    out[header + 1] |= len as u8;
+    if let Some(m) = mask {
+        apply_mask(&mut out[start..], m, 0);
+    }
+    len
+}
+
 /// Appends a close frame; code 1005 ("no status") is sent as an empty payload, as the RFC requires.
 pub fn encode_close(out: &mut BytesMut, code: u16, reason: &[u8], mask: Option<[u8; 4]>) {
     if code == super::close::NO_STATUS {
@@ -57,6 +77,22 @@ mod tests {
         let mut payload = out[n..].to_vec();
         apply_mask(&mut payload, key, 0);
         assert_eq!(payload, b"hello");
+    }
+
+    #[test]
+    fn a_small_frame_gets_its_length_after_its_payload() {
+        let mut out = BytesMut::from(&b"x"[..]);
+        let key = [9, 8, 7, 6];
+        let len = encode_small_frame_with(&mut out, OP_TEXT, Some(key), |b| b.extend_from_slice(b"hello"));
+        assert_eq!(len, 5);
+        let (h, n) = decode_header(&out[1..]).unwrap().unwrap();
+        assert_eq!((h.fin, h.opcode, h.mask, h.payload_len, n), (true, OP_TEXT, Some(key), 5, 6));
+        let mut payload = out[1 + n..].to_vec();
+        apply_mask(&mut payload, key, 0);
+        assert_eq!(payload, b"hello");
+        let mut empty = BytesMut::new();
+        assert_eq!(encode_small_frame_with(&mut empty, OP_TEXT, None, |_| ()), 0);
+        assert_eq!(&empty[..], &[0x81, 0]);
     }
 
     #[test]
