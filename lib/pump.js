@@ -114,7 +114,7 @@ function deliver(index, code, payload) {
 
 // A handler that throws must not cost the rest of the batch its events: the error is rethrown on its own tick,
 // where it becomes an ordinary uncaught exception. Returns the indices of the events that had no target.
-function dispatch(codes, payloads, sharedBuffer) {
+function dispatch(codes, sharedBuffer, ...payloads) {
   shared = sharedBuffer;
   undelivered = undefined;
   const n = codes.length;
